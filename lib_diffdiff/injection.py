@@ -1,0 +1,110 @@
+"""The per-call injection of Algorithm 1, wrapped around every model call of any sampler.
+
+Before the model: held pixels of the input become the original latent noised to the call's level (the run's own
+seeded noise, the same tensor at every call). After the model: held pixels of the prediction become the prediction
+that keeps them on that trajectory. Held-ness is derived from the level of each call, not from a step counter, so
+samplers that call the model between steps (Heun, DPM2, DPM++ SDE) are handled, and it is taken from the lowest level
+seen so far, so a pixel once free stays free even when the level rises again (Restart) or a step is retried
+(DPM adaptive). :meth:`finish` then puts never-freed pixels exactly on the original latent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .noise_spaces import NoiseSpace
+from .schedule import PixelSchedule
+
+LEVEL_RTOL = 1e-4
+"""Relative tolerance when a call's level is compared with a free level: some samplers recompute sigma (DPM fast and
+adaptive use exp(-log(sigma))), and neighbouring levels of any schedule differ by far more."""
+
+
+def held_at(free_level, lowest_level: float):
+    """The rule itself: a pixel is held while the lowest level seen so far is above its free level (numpy or torch)."""
+    threshold = lowest_level / (1.0 + LEVEL_RTOL) if lowest_level > 0 else lowest_level
+    return free_level < threshold
+
+
+def level_of(level: float | torch.Tensor) -> float:
+    """The call's level as a float; a per-sample tensor (k-diffusion's ``sigma * s_in``) has one value repeated."""
+    if isinstance(level, torch.Tensor):
+        return float(level.reshape(-1)[0])
+    return float(level)
+
+
+class DifferentialInjector:
+    """Holds the state of one generation's injection; make a new one per generation (no state is shared)."""
+
+    def __init__(self, x0: torch.Tensor, noise: torch.Tensor, schedule: PixelSchedule, space: NoiseSpace):
+        if x0.shape != noise.shape or x0.ndim != 4:
+            raise ValueError(f"x0 and noise must both be [B, C, h, w], got {tuple(x0.shape)} and {tuple(noise.shape)}")
+        n, _, h, w = schedule.free_level.shape
+        if (h, w) != tuple(x0.shape[2:]) or n not in (1, x0.shape[0]):
+            raise ValueError(
+                f"the schedule is for {n} map(s) of {w}x{h} latent pixels, the latent is {tuple(x0.shape)}"
+            )
+        self.x0 = x0
+        self.noise = noise
+        self.schedule = schedule
+        self.space = space
+        self.lowest_level = math.inf
+        self.calls = 0
+        self._free_level = schedule.free_level
+        self._held: torch.Tensor | None = None
+        self._held_at = math.nan
+        self._any_held = True
+
+    def _observe(self, level: float) -> None:
+        if level < self.lowest_level:
+            self.lowest_level = level
+
+    def held_mask(self) -> torch.Tensor:
+        """Bool [N, 1, h, w]: pixels held at the lowest level seen so far."""
+        if self._held is None or self._held_at != self.lowest_level:
+            self._held = held_at(self._free_level, self.lowest_level)
+            self._held_at = self.lowest_level
+            self._any_held = bool(self._held.any())
+        return self._held
+
+    def _operands(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if like.shape != self.x0.shape:
+            raise ValueError(f"the sampler's latent is {tuple(like.shape)}, the original is {tuple(self.x0.shape)}")
+        if self.x0.device != like.device or self.x0.dtype != like.dtype:
+            self.x0, self.noise = self.x0.to(like), self.noise.to(like)
+        held = self.held_mask()
+        if held.device != like.device:
+            held = self._held = held.to(like.device)
+        return self.x0, self.noise, held
+
+    def before_model(self, x: torch.Tensor, level: float | torch.Tensor) -> torch.Tensor:
+        """The model input: ``x`` with held pixels replaced by the original noised to ``level``."""
+        lv = level_of(level)
+        self._observe(lv)
+        self.calls += 1
+        x0, noise, held = self._operands(x)
+        if not self._any_held:
+            return x
+        return torch.where(held, self.space.noised(x0, noise, lv), x)
+
+    def after_model(self, prediction: torch.Tensor, x: torch.Tensor, level: float | torch.Tensor) -> torch.Tensor:
+        """The model output: ``prediction`` with held pixels replaced by the one that keeps them on course.
+
+        ``x`` is the sampler's own latent of this call (what it handed the model, before :meth:`before_model`):
+        the sampler applies the prediction to that latent, so an eps prediction must be derived from it."""
+        lv = level_of(level)
+        self._observe(lv)
+        x0, _, held = self._operands(prediction)
+        if not self._any_held:
+            return prediction
+        return torch.where(held, self.space.held_prediction(x0, x, lv), prediction)
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        """The final latent: pixels still held (never freed) set exactly to the original latent. Needed because a
+        sampler's last update is float arithmetic, and some samplers stop short of level 0."""
+        x0, _, held = self._operands(x)
+        if not self._any_held:
+            return x
+        return torch.where(held, x0, x)

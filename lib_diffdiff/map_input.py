@@ -1,0 +1,263 @@
+"""Turn whatever a user, the UI or the API hands over into one change map: float32, HxW, values in [0, 1].
+
+How a picture is read (white = change, black = keep):
+- grey modes are read as they are: 8-bit ``L`` as k/255, 16-bit (``I;16``, and ``I``, which is how Pillow opens a
+  16-bit PNG) as k/65535, ``F`` (float) as is and must lie in [0, 1], ``1`` (bilevel) as 0 or 1;
+- colour is read as luminance with the ITU-R 601 weights Pillow uses (0.299 R + 0.587 G + 0.114 B); a grey colour
+  (R = G = B = k) reads exactly as the grey k;
+- alpha multiplies: a transparent pixel reads as black (keep), so strokes painted on an empty layer are the map;
+- a palette image is read through its palette (with its transparency);
+- EXIF orientation is applied, as the WebUI does for the image being edited.
+
+Integer inputs are turned into floats with exact integer arithmetic, so a grey level k gives the same float as k/255
+computed in float64 and then rounded to float32.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ChangeMapError
+
+MAX_SIDE = 16384
+"""Largest width or height accepted: larger is no image a WebUI generates, and decoding it could exhaust memory."""
+MAX_PIXELS = 8192 * 8192
+"""Largest pixel count accepted (a 64-megapixel map already takes 256 MB as float32)."""
+
+MapSource = Image.Image | np.ndarray | str | bytes | os.PathLike | Mapping
+
+_LUMA = (299, 587, 114)  # Pillow's "L" conversion weights, in thousandths
+
+
+def load_change_map(source: MapSource, *, what: str = "change map") -> np.ndarray:
+    """Read a change map from any supported form (see the module docstring) into float32 HxW in [0, 1].
+
+    ``str`` is always base64 (optionally a data URL), never a file path: the API must not be able to read server
+    files. Pass a ``pathlib.Path`` for a file. ``what`` names the input in error messages.
+    """
+    if source is None:
+        raise ChangeMapError(f"no {what} was given")
+    if isinstance(source, Mapping):
+        return _from_gradio_dict(source, what)
+    if isinstance(source, Image.Image):
+        return _from_pil(source, what)
+    if isinstance(source, np.ndarray):
+        return _from_array(source, what)
+    if isinstance(source, str):
+        return _from_pil(_open_image(_decode_base64(source, what), what), what)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _from_pil(_open_image(bytes(source), what), what)
+    if isinstance(source, os.PathLike):
+        try:
+            with open(source, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise ChangeMapError(f"could not read the {what} file {os.fspath(source)!r}: {e.strerror or e}") from e
+        return _from_pil(_open_image(data, what), what)
+    raise ChangeMapError(
+        f"the {what} has an unsupported type {type(source).__name__}; give an image, a numpy array, "
+        "base64 text or a data URL"
+    )
+
+
+def _decode_base64(text: str, what: str) -> bytes:
+    text = text.strip()
+    if text.startswith("data:"):
+        header, sep, text = text.partition(",")
+        if not sep or ";base64" not in header:
+            raise ChangeMapError(f"the {what} is a data URL without base64 content")
+    text = "".join(text.split())
+    if not text:
+        raise ChangeMapError(f"the {what} is an empty string")
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise ChangeMapError(f"the {what} is not valid base64 ({e})") from e
+
+
+def _open_image(data: bytes, what: str) -> Image.Image:
+    if not data:
+        raise ChangeMapError(f"the {what} is empty (no bytes)")
+    try:
+        image = Image.open(io.BytesIO(data))
+        _check_size(image.size, what)  # before decoding the pixels: a tiny file can claim a huge size
+        image.load()
+    except ChangeMapError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ChangeMapError(f"the {what} is too large to decode safely ({e})") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ChangeMapError(f"the {what} could not be decoded as an image ({e})") from e
+    return image
+
+
+def _check_size(size: tuple[int, int], what: str) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise ChangeMapError(f"the {what} is empty ({width}x{height} pixels)")
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        raise ChangeMapError(
+            f"the {what} is {width}x{height} pixels; at most {MAX_SIDE} per side and {MAX_PIXELS} pixels in all"
+        )
+
+
+def _from_gradio_dict(d: Mapping, what: str) -> np.ndarray:
+    keys = set(d)
+    if keys & {"background", "layers", "composite"}:  # gradio 4 ImageEditor
+        if d.get("composite") is not None:
+            return load_change_map(d["composite"], what=what)
+        if d.get("background") is None and not d.get("layers"):
+            raise ChangeMapError(f"no {what} was given (the image editor is empty)")
+        layers = [load_rgba(x, what) for x in [d.get("background"), *(d.get("layers") or [])] if x is not None]
+        canvas = layers[0]
+        for layer in layers[1:]:
+            if layer.size != canvas.size:
+                raise ChangeMapError(f"the {what} editor layers have different sizes")
+            canvas = Image.alpha_composite(canvas, layer)
+        return _from_pil(canvas, what)
+    if keys & {"image", "mask"}:  # gradio 3 Image with a tool: the picture, with painted strokes counted as white
+        image, mask = d.get("image"), d.get("mask")
+        if image is None and mask is None:
+            raise ChangeMapError(f"no {what} was given")
+        values = None if image is None else load_change_map(image, what=what)
+        if mask is not None:
+            strokes = load_change_map(mask, what=f"{what} strokes")
+            if values is None:
+                return strokes
+            if strokes.shape != values.shape:
+                raise ChangeMapError(f"the {what} and its painted strokes have different sizes")
+            values = np.maximum(values, strokes)
+        return values
+    raise ChangeMapError(
+        f"the {what} is a dict with keys {sorted(map(str, keys))}; expected gradio's "
+        "{'image', 'mask'} or {'background', 'layers', 'composite'}"
+    )
+
+
+def load_rgba(source: Any, what: str) -> Image.Image:
+    """Decode ``source`` (as :func:`load_change_map` accepts) into an RGBA picture, for compositing editor layers."""
+    if isinstance(source, Image.Image):
+        return source.convert("RGBA")
+    if isinstance(source, np.ndarray):
+        return Image.fromarray((_from_array(source, what) * 255 + 0.5).astype(np.uint8), "L").convert("RGBA")
+    if isinstance(source, str):
+        return _open_image(_decode_base64(source, what), what).convert("RGBA")
+    if isinstance(source, (bytes, bytearray)):
+        return _open_image(bytes(source), what).convert("RGBA")
+    raise ChangeMapError(f"the {what} layer has an unsupported type {type(source).__name__}")
+
+
+def _from_pil(image: Image.Image, what: str) -> np.ndarray:
+    _check_size(image.size, what)
+    image = ImageOps.exif_transpose(image)
+    mode = image.mode
+    if mode == "1":
+        return np.asarray(image, dtype=bool).astype(np.float32)
+    if mode == "L":
+        return _normalise_int(np.asarray(image), 255)
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return _normalise_int(np.asarray(image).astype(np.int64), 65535)
+    if mode == "I":
+        values = np.asarray(image).astype(np.int64)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise ChangeMapError(
+                f"the {what} is a 32-bit integer image with values outside 0..65535; save it as 8- or 16-bit grey"
+            )
+        return _normalise_int(values, 65535)
+    if mode == "F":
+        return _normalise_float(np.asarray(image), what)
+    if mode in ("LA", "La"):
+        image = image.convert("LA")
+        return _from_array(np.asarray(image), what)
+    if mode in ("RGB", "RGBA"):
+        return _from_array(np.asarray(image), what)
+    if mode in ("P", "PA", "RGBa", "RGBX"):
+        return _from_array(np.asarray(image.convert("RGBA")), what)
+    try:
+        return _from_array(np.asarray(image.convert("RGB")), what)
+    except (ValueError, OSError) as e:
+        raise ChangeMapError(f"the {what} has an unsupported image mode {mode!r}") from e
+
+
+def _from_array(array: np.ndarray, what: str) -> np.ndarray:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
+        raise ChangeMapError(
+            f"the {what} array has shape {array.shape}; expected HxW or HxWxC with C in 1, 2 (grey+alpha), "
+            "3 (RGB) or 4 (RGBA)"
+        )
+    _check_size((array.shape[1], array.shape[0]), what)
+    if array.dtype == bool:
+        array = array.astype(np.uint8)
+        full = 1
+    elif array.dtype == np.uint8:
+        full = 255
+    elif array.dtype == np.uint16:
+        full = 65535
+    elif np.issubdtype(array.dtype, np.floating):
+        return _float_channels(array.astype(np.float64, copy=False), what)
+    else:
+        raise ChangeMapError(
+            f"the {what} array has dtype {array.dtype}; "
+            "use uint8 (0..255), uint16 (0..65535), bool, or floats in [0, 1]"
+        )
+    if array.ndim == 2:
+        return _normalise_int(array, full)
+    ints = array.astype(np.int64)
+    channels = ints.shape[2]
+    if channels in (3, 4):
+        grey = ints[:, :, 0] * _LUMA[0] + ints[:, :, 1] * _LUMA[1] + ints[:, :, 2] * _LUMA[2]
+        scale = 1000 * full
+    else:
+        grey = ints[:, :, 0]
+        scale = full
+    if channels in (2, 4):
+        grey = grey * ints[:, :, -1]
+        scale *= full
+    return (grey / float(scale)).astype(np.float32)
+
+
+def _float_channels(array: np.ndarray, what: str) -> np.ndarray:
+    _check_finite(array, what)
+    if array.ndim == 2:
+        return _normalise_float(array, what)
+    channels = array.shape[2]
+    if channels in (3, 4):
+        grey = array[:, :, 0] * 0.299 + array[:, :, 1] * 0.587 + array[:, :, 2] * 0.114
+    else:
+        grey = array[:, :, 0]
+    if channels in (2, 4):
+        grey = grey * array[:, :, -1]
+    return _normalise_float(grey, what)
+
+
+def _normalise_int(values: np.ndarray, full: int) -> np.ndarray:
+    return (values / float(full)).astype(np.float32)
+
+
+def _normalise_float(values: np.ndarray, what: str) -> np.ndarray:
+    _check_finite(values, what)
+    lo, hi = float(values.min()), float(values.max())
+    tolerance = 1e-6
+    if lo < -tolerance or hi > 1 + tolerance:
+        raise ChangeMapError(
+            f"the {what} has float values in [{lo:g}, {hi:g}]; float maps must lie in [0, 1] "
+            "(for 0..255 data use uint8)"
+        )
+    return np.clip(values, 0.0, 1.0).astype(np.float32)
+
+
+def _check_finite(values: np.ndarray, what: str) -> None:
+    if not np.isfinite(values).all():
+        bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+        raise ChangeMapError(f"the {what} has {bad} NaN or infinite values")
