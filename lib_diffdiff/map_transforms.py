@@ -154,9 +154,9 @@ def to_latent(m: np.ndarray, height: int, width: int) -> np.ndarray:
     src_h, src_w = m.shape
     if height <= 0 or width <= 0 or height > src_h or width > src_w:
         raise ChangeMapError(f"cannot reduce a {src_w}x{src_h} map to a {width}x{height} latent")
+    # float64 throughout: pooling float32 in float32 drifts by several ulps, enough to move a grey level off its step
     if src_h % height == 0 and src_w % width == 0:
-        fy, fx = src_h // height, src_w // width
-        reduced = m.reshape(height, fy, width, fx).mean(axis=(1, 3), dtype=np.float64)
+        reduced = m.reshape(height, src_h // height, width, src_w // width).mean(axis=(1, 3), dtype=np.float64)
     else:
         t = torch.from_numpy(np.ascontiguousarray(m)).to(torch.float64)[None, None]
         reduced = torch.nn.functional.adaptive_avg_pool2d(t, (height, width))[0, 0].numpy()
