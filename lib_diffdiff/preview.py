@@ -73,16 +73,23 @@ def render_preview(
     label_h = 18
     columns = min(columns, len(views))
     rows = -(-len(views) // columns)
-    sheet = Image.new("RGB", (columns * (tw + 4) + 4, rows * (th + label_h + 4) + 4), (255, 255, 255))
+    header = 20
+    unit = "timestep t" if schedule_name == "ddim" else "sigma"
+    sheet = Image.new("RGB", (columns * (tw + 4) + 4, header + rows * (th + label_h + 4) + 4), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=12)
-    unit = "t" if schedule_name == "ddim" else "sigma"
+    draw.text(
+        (4, 4),
+        f"model call / calls  {unit};  blue: held at the noised original;  grey: free",
+        fill=(0, 0, 0),
+        font=font,
+    )
     for i, view in enumerate(views):
         held = np.asarray(Image.fromarray(view.held).resize((tw, th), Image.Resampling.NEAREST))
         pixels = np.where(held[:, :, None], grey * 0.35 + HELD_COLOUR * 0.65, grey)
-        x, y = 4 + (i % columns) * (tw + 4), 4 + (i // columns) * (th + label_h + 4)
+        x, y = 4 + (i % columns) * (tw + 4), header + 4 + (i // columns) * (th + label_h + 4)
         sheet.paste(Image.fromarray(np.round(pixels).astype(np.uint8), "RGB"), (x, y + label_h))
-        draw.text((x, y + 2), f"{i + 1}/{len(views)} {unit}={view.level:.3g}", fill=(0, 0, 0), font=font)
+        draw.text((x, y + 2), f"{i + 1}/{len(views)}  {view.level:.3g}", fill=(0, 0, 0), font=font)
     return sheet
 
 

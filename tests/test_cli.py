@@ -67,7 +67,7 @@ def test_preview_shows_the_held_regions_of_each_call(tmp_path, schedule):
     tw, th, label = 64, 32, 18
     columns = min(6, len(views))
     for i, view in enumerate(views):
-        x, y = 4 + (i % columns) * (tw + 4), 4 + (i // columns) * (th + label + 4) + label
+        x, y = 4 + (i % columns) * (tw + 4), 24 + (i // columns) * (th + label + 4) + label
         tile = sheet[y : y + th, x : x + tw]
         bluish = (tile[:, :, 2] - tile[:, :, 0]) > 40  # held pixels are tinted blue, free ones are grey
         assert bluish.mean() == pytest.approx(view.held.mean(), abs=0.05), f"call {i}"
