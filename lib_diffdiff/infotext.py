@@ -1,0 +1,86 @@
+"""Infotext: what a generation writes into its PNG parameters, and how "Send to img2img" / PNG Info read it back.
+Keys and defaults come from :data:`settings.SETTINGS`; settings at their default are omitted; the map itself is
+summarised (a short hash and its range), never embedded."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .fan import parse_strengths
+from .settings import MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
+
+
+def map_summary(change_map: np.ndarray) -> str:
+    """``<10 hex digits of sha256> <min>-<max>``: enough to tell maps apart and see their range."""
+    digest = hashlib.sha256(np.ascontiguousarray(change_map, dtype=np.float32).tobytes()).hexdigest()[:10]
+    return f"{digest} {float(change_map.min()):.3g}-{float(change_map.max()):.3g}"
+
+
+def _format(name: str, value: Any) -> str:
+    if name == "fan_strengths":
+        return ", ".join(f"{v:g}" for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def relevant(args: DiffDiffArgs) -> set[str]:
+    """The settings that matter for this mode (others are not written)."""
+    names = {"enabled", "mode", "preserve"}
+    if args.mode == "map":
+        names |= {"map", "invert", "multiplier"}
+    elif args.mode == "soft inpaint":
+        names |= {"softness"}
+    else:
+        names |= {"fan_strengths", "fan_labels"}
+    return names
+
+
+def infotext_params(args: DiffDiffArgs, summary: str | None = None) -> dict[str, str]:
+    """Infotext entries for an enabled run."""
+    defaults = DiffDiffArgs()
+    out: dict[str, str] = {}
+    for setting in SETTINGS:
+        if setting.name not in relevant(args) or setting.infotext is None:
+            continue
+        if setting.name == "map":
+            if summary:
+                out[setting.infotext] = summary
+            continue
+        value = getattr(args, setting.name)
+        if setting.name != "enabled" and value == getattr(defaults, setting.name):
+            continue
+        out[setting.infotext] = _format(setting.name, value)
+    return out
+
+
+def ui_value(name: str, params: Mapping[str, str]) -> Any:
+    """The UI value of setting ``name`` from parsed infotext ``params`` (None: leave the component as it is).
+    A run's infotext without the enabled key means the extension was off."""
+    setting = SETTINGS_BY_NAME[name]
+    enabled_key = SETTINGS_BY_NAME["enabled"].infotext
+    if name == "enabled":
+        return str(params.get(enabled_key, "False")).lower() == "true"
+    if enabled_key not in params or setting.infotext is None or name == "map":
+        return None
+    default = getattr(DiffDiffArgs(), name)
+    raw = params.get(setting.infotext)
+    if raw is None:
+        value = default
+    elif name == "mode":
+        value = raw if raw in MODES else default
+    elif name == "fan_strengths":
+        value = tuple(parse_strengths(raw))
+    elif isinstance(default, bool):
+        value = str(raw).lower() == "true"
+    else:
+        value = float(raw)
+    if name == "mode":
+        return MODES[value]
+    if name == "fan_strengths":
+        return ", ".join(f"{v:g}" for v in value)
+    return value

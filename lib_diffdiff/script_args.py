@@ -1,0 +1,97 @@
+"""Read the script's arguments, in either form the WebUI delivers: positional (the UI's components, in the order of
+:data:`settings.SETTINGS`; the API's ``"args": [...]`` fills them the same way, missing trailing ones keep their
+defaults), or one dict of named fields as the first argument (``"args": [{"enabled": true, ...}]``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .errors import ChangeMapError
+from .fan import check_strengths, parse_strengths
+from .settings import MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
+
+_LABEL_TO_MODE = {label.lower(): mode for mode, label in MODES.items()}
+
+
+def named_args(args: Sequence[Any]) -> dict[str, Any]:
+    """The arguments as a dict of named fields, from either form."""
+    if args and isinstance(args[0], Mapping):
+        return dict(args[0])  # the rest are the UI defaults the WebUI filled in behind the dict
+    return {s.name: value for s, value in zip(SETTINGS, args)}
+
+
+def parse_script_args(args: Sequence[Any]) -> DiffDiffArgs:
+    """Validated settings from the script's arguments (see :func:`parse_named`)."""
+    return parse_named(named_args(args))
+
+
+def parse_named(raw: Mapping[str, Any]) -> DiffDiffArgs:
+    """Validated settings; a disabled extension is returned without looking at the rest (it must change nothing).
+    Raises :class:`ChangeMapError` naming the field and the problem."""
+    if not _as_bool(raw.get("enabled", False), "enabled"):
+        return DiffDiffArgs(enabled=False)
+    unknown = sorted(set(raw) - set(SETTINGS_BY_NAME))
+    if unknown:
+        raise ChangeMapError(
+            f"unknown Differential Diffusion field(s) {', '.join(map(repr, unknown))}; "
+            f"known fields: {', '.join(SETTINGS_BY_NAME)}"
+        )
+    values = {name: raw[name] for name in SETTINGS_BY_NAME if raw.get(name) is not None}
+    d = DiffDiffArgs()
+    return DiffDiffArgs(
+        enabled=True,
+        mode=_as_mode(values.get("mode", d.mode)),
+        map=values.get("map"),
+        invert=_as_bool(values.get("invert", d.invert), "invert"),
+        multiplier=_as_number(values.get("multiplier", d.multiplier), "multiplier"),
+        softness=_as_number(values.get("softness", d.softness), "softness"),
+        fan_strengths=_as_strengths(values.get("fan_strengths", d.fan_strengths)),
+        fan_labels=_as_bool(values.get("fan_labels", d.fan_labels), "fan_labels"),
+        preserve=_as_bool(values.get("preserve", d.preserve), "preserve"),
+    )
+
+
+def _as_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ChangeMapError(f"Differential Diffusion field {name!r} must be true or false, got {value!r}")
+
+
+def _as_mode(value: Any) -> str:
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key in MODES:
+            return key
+        if key in _LABEL_TO_MODE:
+            return _LABEL_TO_MODE[key]
+    raise ChangeMapError(
+        f"unknown Differential Diffusion mode {value!r}; use one of {', '.join(repr(m) for m in MODES)}"
+    )
+
+
+def _as_number(value: Any, name: str) -> float:
+    setting = SETTINGS_BY_NAME[name]
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    lo, hi = setting.minimum, setting.maximum
+    if not (math.isfinite(number) and lo <= number <= hi):
+        raise ChangeMapError(
+            f"Differential Diffusion field {name!r} must be a number in [{lo:g}, {hi:g}], got {value!r}"
+        )
+    return number
+
+
+def _as_strengths(value: Any) -> tuple[float, ...]:
+    if isinstance(value, str):
+        return tuple(parse_strengths(value))
+    if isinstance(value, (list, tuple)):
+        return tuple(check_strengths(list(value)))
+    raise ChangeMapError(f"Differential Diffusion field 'fan_strengths' must be a list of numbers, got {value!r}")

@@ -1,0 +1,131 @@
+"""The extension's settings: one table that is the single source of truth for defaults, UI labels and help, API
+field names, infotext keys and X/Y/Z axes. The UI builds its components from it in this order, the API's
+positional form follows the same order, and tests keep the table and :class:`DiffDiffArgs` in sync."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+MODES = {"map": "Change map", "soft inpaint": "Soft inpaint", "fan": "Strength fan"}
+"""API value -> UI label of each mode."""
+
+DEFAULT_FAN = (0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one setting appears everywhere."""
+
+    name: str
+    """API field name and DiffDiffArgs attribute."""
+    label: str
+    """UI label (also the X/Y/Z axis label, prefixed with "DiffDiff ")."""
+    info: str
+    """UI help text."""
+    infotext: str | None
+    """Infotext key, or None when the setting is not written (the map itself is summarised instead)."""
+    xyz: bool = False
+    """Whether an X/Y/Z plot axis exists for it."""
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "enabled",
+        "Differential Diffusion",
+        "Turn per-pixel strength on for this generation.",
+        "Differential diffusion",
+        xyz=True,
+    ),
+    Setting(
+        "mode",
+        "Mode",
+        "Change map: your grey map sets each pixel's strength. Soft inpaint: the inpaint mask, "
+        "blurred by Softness, becomes the map. Strength fan: columns of different strengths, side by side.",
+        "Differential diffusion mode",
+        xyz=True,
+    ),
+    Setting(
+        "map",
+        "Change map",
+        "White = change (the full denoising strength), black = keep, grey in between. Same aspect ratio as the image.",
+        "Differential diffusion map",
+    ),
+    Setting(
+        "invert",
+        "Invert map",
+        "Read the map as black = change (the paper's convention).",
+        "Differential diffusion invert",
+        xyz=True,
+    ),
+    Setting(
+        "multiplier",
+        "Map multiplier",
+        "Multiplies the map before it meets the denoising strength; values above 1 clip at white.",
+        "Differential diffusion multiplier",
+        xyz=True,
+        minimum=0.0,
+        maximum=4.0,
+        step=0.05,
+    ),
+    Setting(
+        "softness",
+        "Softness",
+        "Soft inpaint: blur radius in pixels (standard deviation, as Mask blur) that "
+        "turns the inpaint mask into a change map. Replaces the WebUI's mask blur for this run.",
+        "Differential diffusion softness",
+        xyz=True,
+        minimum=0.0,
+        maximum=256.0,
+        step=1.0,
+    ),
+    Setting(
+        "fan_strengths",
+        "Fan strengths",
+        "Strength fan: strengths in [0, 1], left to right, separated by "
+        "commas. The denoising strength slider is not used in this mode.",
+        "Differential diffusion fan",
+        xyz=True,
+    ),
+    Setting(
+        "fan_labels",
+        "Write strengths on the result",
+        "Strength fan: label each column on the output.",
+        "Differential diffusion fan labels",
+    ),
+    Setting(
+        "preserve",
+        "Keep unchanged pixels exact",
+        "Where the map is black, paste the input pixels back, so they come out byte for byte.",
+        "Differential diffusion preserve",
+        xyz=True,
+    ),
+)
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class DiffDiffArgs:
+    """One generation's settings, validated."""
+
+    enabled: bool = False
+    mode: str = "map"
+    map: Any = None
+    invert: bool = False
+    multiplier: float = 1.0
+    softness: float = 16.0
+    fan_strengths: tuple[float, ...] = field(default=DEFAULT_FAN)
+    fan_labels: bool = True
+    preserve: bool = True
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def defaults(cls) -> DiffDiffArgs:
+        return cls()

@@ -1,0 +1,184 @@
+"""The WebUI side of a run, duck-typed: handed the WebUI's processing object ``p`` (and through it the sampler), it
+never imports the WebUI, so it is unit-tested with fakes and serves AUTOMATIC1111 and Forge alike.
+
+Two pieces: :func:`plan_run` reads the change map onto the latent grid once ``p.init`` has prepared the image (size,
+resize mode, "only masked" crop, inpaint mask), and :class:`DifferentialSampling` wraps the generation's own sampler so
+that every ``sample_img2img`` call runs at the effective strength with the injection on every model call, and
+leaves nothing patched behind, whatever happens inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .alignment import fit_to_image, keep_mask, soft_inpaint_map, to_processing_frame
+from .errors import ChangeMapError
+from .fan import fan_map
+from .infotext import map_summary
+from .injection import DifferentialInjector
+from .map_input import load_change_map
+from .map_transforms import invert, to_latent
+from .noise_spaces import NoiseSpace, SigmaSpace, VPTimesteps
+from .schedule import kdiffusion_start_levels, pixel_strengths, plan_schedule, timestep_start_levels
+from .settings import DiffDiffArgs
+
+SetupSteps = Callable[[Any, Any], tuple]
+"""The host's ``sd_samplers_common.setup_img2img_steps(p, steps)`` -> (steps, t_enc)."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one generation samples with, decided once ``p.init`` has run."""
+
+    args: DiffDiffArgs
+    strength: float
+    """The strength the map multiplies: the denoising strength, or 1 for a strength fan."""
+    image_map: np.ndarray | None
+    """The change map on the init image's pixels (None for a fan, which is drawn on the output)."""
+    frame_map: np.ndarray
+    """The change map on the processing frame (p.width x p.height), as the image is sampled."""
+    latent_map: np.ndarray
+    """float64 on the latent grid (inside the inpaint mask when there is one)."""
+    summary: str
+
+    @property
+    def effective_strength(self) -> float:
+        return float(pixel_strengths(self.latent_map, self.strength).max())
+
+
+def crop_box(p: Any) -> tuple[int, int, int, int] | None:
+    """The "only masked" crop region as (x1, y1, x2, y2), from ``p.paste_to`` = (x, y, w, h)."""
+    paste_to = getattr(p, "paste_to", None)
+    if not paste_to or getattr(p, "image_mask", None) is None:
+        return None
+    x, y, w, h = (int(v) for v in paste_to)
+    return x, y, x + w, y + h
+
+
+def plan_run(p: Any, args: DiffDiffArgs) -> RunPlan:
+    """The map on every frame; raises :class:`ChangeMapError` for anything that cannot run."""
+    if not getattr(p, "init_images", None):
+        raise ChangeMapError("Differential Diffusion needs an init image (img2img)")
+    width, height = p.init_images[0].size
+    box = crop_box(p)
+    has_mask = getattr(p, "image_mask", None) is not None
+    image_map = None
+    if args.mode == "map":
+        if args.map is None:
+            raise ChangeMapError("mode 'map' needs a change map: upload one, or send 'map' in the API")
+        m = load_change_map(args.map)
+        m = invert(m) if args.invert else m
+        if args.multiplier != 1.0:
+            m = np.clip(m * np.float32(args.multiplier), 0.0, 1.0).astype(np.float32)
+        image_map = fit_to_image(m, width, height)
+        frame_map = to_processing_frame(image_map, p.width, p.height, p.resize_mode, box)
+    elif args.mode == "soft inpaint":
+        if not has_mask:
+            raise ChangeMapError("mode 'soft inpaint' needs an inpaint mask: use the inpaint tab or send 'mask'")
+        mask = fit_to_image(load_change_map(p.image_mask, what="inpaint mask"), width, height, "inpaint mask")
+        image_map = soft_inpaint_map(mask, args.softness, invert=bool(getattr(p, "inpainting_mask_invert", 0)))
+        frame_map = to_processing_frame(image_map, p.width, p.height, p.resize_mode, box)
+    else:
+        frame_map = fan_map(args.fan_strengths, p.width, p.height)
+    latent_h, latent_w = p.init_latent.shape[2:]
+    latent_map = to_latent(frame_map, latent_h, latent_w)
+    nmask = getattr(p, "nmask", None)
+    if args.mode == "map" and has_mask and nmask is not None:
+        latent_map = latent_map * nmask[0].detach().to("cpu", torch.float64).numpy()  # the map acts inside the mask
+    strength = 1.0 if args.mode == "fan" else float(p.denoising_strength)
+    pixel_strengths(latent_map, strength)  # validates
+    if not (latent_map > 0).any() or strength <= 0:
+        raise ChangeMapError("the change map is black everywhere (or the strength is 0): nothing would change")
+    summary = map_summary(image_map if image_map is not None else frame_map)
+    return RunPlan(args, strength, image_map, frame_map, latent_map, summary)
+
+
+def sampler_levels(p: Any, sampler: Any, steps: int) -> tuple[list, NoiseSpace]:
+    """The start level of img2img for each t_enc on this sampler, and its noise space."""
+    if hasattr(sampler, "get_timesteps"):  # A1111's DDIM / PLMS / UniPC: the model sees timesteps, returns eps
+        return timestep_start_levels(sampler.get_timesteps(p, steps)), VPTimesteps(p.sd_model.alphas_cumprod)
+    return kdiffusion_start_levels(sampler.get_sigmas(p, steps), steps), SigmaSpace()
+
+
+class DifferentialSampling:
+    """Patches ``p.sampler.sample_img2img`` of one generation (a new sampler is made for every generation, so the
+    patch cannot outlive it). Each call plans the schedule with that call's own noise, runs the host's sampler at the
+    effective strength with the denoiser wrapped, and restores the denoiser and ``p.denoising_strength`` before
+    returning or raising."""
+
+    def __init__(self, p: Any, plan: RunPlan, setup_steps: SetupSteps):
+        self.p = p
+        self.plan = plan
+        self.setup_steps = setup_steps
+        self.sampler = p.sampler
+        self.original = type(self.sampler).sample_img2img.__get__(self.sampler)
+        self.last_injector: DifferentialInjector | None = None
+
+    def install(self) -> None:
+        self.sampler.sample_img2img = self.sample_img2img
+
+    def sample_img2img(self, p: Any, x: torch.Tensor, noise: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        denoiser = self.sampler.model_wrap_cfg
+        user_strength = p.denoising_strength
+        strengths = pixel_strengths(self.plan.latent_map, self.plan.strength)
+        p.denoising_strength = float(strengths.max())
+        try:
+            steps, t_enc = self.setup_steps(p, kwargs.get("steps"))
+            levels, space = sampler_levels(p, self.sampler, steps)
+            schedule = plan_schedule(strengths, levels, steps, run_t_enc=t_enc)
+            injector = self.last_injector = DifferentialInjector(x, noise, schedule, space)
+            denoiser.forward = wrap_denoiser(denoiser, injector)
+            return injector.finish(self.original(p, x, noise, *args, **kwargs))
+        finally:
+            denoiser.__dict__.pop("forward", None)
+            p.denoising_strength = user_strength
+
+
+def wrap_denoiser(denoiser: Any, injector: DifferentialInjector) -> Callable:
+    """The denoiser's forward with the injection around it. Its first two arguments are the sampler's latent and
+    level in every host (Forge converts timestep samplers to sigma space inside forward, after this wrapper)."""
+    original = type(denoiser).forward.__get__(denoiser)
+
+    def forward(x: torch.Tensor, sigma: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        x_in = injector.before_model(x, sigma)
+        out = injector.after_model(original(x_in, sigma, *args, **kwargs), x, sigma)
+        if (
+            getattr(denoiser, "need_last_noise_uncond", False)
+            and getattr(denoiser, "last_noise_uncond", None) is not None
+        ):
+            # DDIM CFG++ steps with the unconditional eps: held pixels must follow the held eps there too
+            denoiser.last_noise_uncond = injector.after_model(denoiser.last_noise_uncond, x, sigma)
+        return out
+
+    return forward
+
+
+def preserve_overlay(original: Image.Image, keep: np.ndarray, host_overlay: Image.Image | None) -> Image.Image:
+    """The RGBA overlay the WebUI pastes over the result: the input where the map asks for no change (and wherever
+    the host's own inpaint overlay keeps it). Alpha is 0 or 255 there, so the paste is byte-exact."""
+    if keep.shape != (original.height, original.width):
+        raise ValueError(f"keep mask {keep.shape[::-1]} does not match the image {original.size}")
+    alpha = keep
+    if host_overlay is not None and host_overlay.size == original.size:
+        alpha = np.maximum(alpha, np.asarray(host_overlay.convert("RGBA"))[:, :, 3])
+    overlay = original.convert("RGB").convert("RGBA")
+    overlay.putalpha(Image.fromarray(alpha, "L"))
+    return overlay
+
+
+__all__ = [
+    "DifferentialSampling",
+    "RunPlan",
+    "crop_box",
+    "keep_mask",
+    "plan_run",
+    "preserve_overlay",
+    "sampler_levels",
+    "wrap_denoiser",
+]

@@ -1,0 +1,189 @@
+"""Differential Diffusion in the WebUI's img2img tabs: thin glue between the WebUI and lib_diffdiff.
+
+Where things happen (see lib_diffdiff.webui_adapter for the host-independent part):
+- ``process``: read the arguments (UI, API dict or API positional, X/Y/Z overrides); set up soft inpainting; wrap this
+  generation's ``p.init``. Errors found here or there are raised from ``p.init``, the one place where an exception
+  reaches the user (Script hooks are wrapped in a try/except that only logs), so a bad input fails the generation
+  with its message in the UI and the API (HTTP 422) instead of running silently without the effect.
+- ``p.init`` (wrapped): after the WebUI prepared the image, plan the map and patch this generation's sampler.
+- ``postprocess_maskoverlay``: keep unchanged pixels byte-exact; ``postprocess_image_after_composite``: fan labels.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+from modules import images, script_callbacks, scripts, sd_samplers_common, shared
+from modules.ui_components import InputAccordion
+
+from lib_diffdiff import ChangeMapError, label_fan
+from lib_diffdiff.alignment import keep_mask
+from lib_diffdiff.infotext import infotext_params, ui_value
+from lib_diffdiff.script_args import named_args, parse_named
+from lib_diffdiff.settings import DEFAULT_FAN, MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
+from lib_diffdiff.webui_adapter import DifferentialSampling, crop_box, plan_run, preserve_overlay
+from lib_diffdiff.xyz_axes import add_axes, xyz_overrides
+
+TITLE = "Differential Diffusion"
+
+HELP = """
+**Differential Diffusion** gives every pixel its own strength: a grey **change map** (white = change,
+black = keep) multiplies the denoising strength, and each pixel gets what img2img of its strength would give it,
+in one run. Sampling starts where the strongest pixel needs, so a map whose brightest value is 0.4 costs 0.4 of a
+full run.
+
+- **Change map**: upload a map of the image's size (or aspect ratio). In the inpaint tabs it acts inside the mask.
+- **Soft inpaint** (inpaint tabs): the mask, blurred by *Softness*, becomes the map; the WebUI's own mask blur is
+  not used, the transition comes from the diffusion.
+- **Strength fan**: one run with columns of the listed strengths, left to right, to compare them side by side.
+
+API: `"alwayson_scripts": {"differential diffusion": {"args": [{"enabled": true, "map": "<base64>"}]}}`.
+"""
+
+
+class DiffDiffInputError(ChangeMapError):
+    """A bad input, raised from p.init: the API answers 422 with the message as its detail."""
+
+    def __init__(self, message: str):
+        super().__init__(f"Differential Diffusion: {message}")
+        self.status_code = 422
+        self.detail = str(self)
+
+
+def fail_generation(p, error: Exception) -> None:
+    """Make this generation fail with ``error``'s message, from p.init (see the module docstring)."""
+
+    def init(*args, **kwargs):
+        raise DiffDiffInputError(str(error))
+
+    p.init = init
+
+
+def soft_inpainting_enabled(p) -> bool:
+    """Whether the WebUI's built-in Soft Inpainting is on for this generation (mutually exclusive with this)."""
+    runner = getattr(p, "scripts", None)
+    for script in getattr(runner, "alwayson_scripts", []) or []:
+        if script.title() == "Soft Inpainting" and p.script_args and script.args_from < len(p.script_args):
+            return bool(p.script_args[script.args_from])
+    return False
+
+
+def make_component(name: str):
+    setting = SETTINGS_BY_NAME[name]
+    defaults = DiffDiffArgs()
+    elem_id = f"diffdiff_{name}"
+    if name == "mode":
+        return gr.Radio(
+            list(MODES.values()), value=MODES[defaults.mode], label=setting.label, info=setting.info, elem_id=elem_id
+        )
+    if name == "map":
+        return gr.Image(label=setting.label, type="pil", image_mode="RGBA", elem_id=elem_id)
+    if name == "fan_strengths":
+        return gr.Textbox(
+            ", ".join(f"{v:g}" for v in DEFAULT_FAN), label=setting.label, info=setting.info, elem_id=elem_id
+        )
+    if setting.minimum is not None:
+        return gr.Slider(
+            setting.minimum,
+            setting.maximum,
+            value=getattr(defaults, name),
+            step=setting.step,
+            label=setting.label,
+            info=setting.info,
+            elem_id=elem_id,
+        )
+    return gr.Checkbox(getattr(defaults, name), label=setting.label, info=setting.info, elem_id=elem_id)
+
+
+class Script(scripts.Script):
+    def title(self):
+        return TITLE
+
+    def show(self, is_img2img):
+        return scripts.AlwaysVisible if is_img2img else False
+
+    def ui(self, is_img2img):
+        components = {}
+        with InputAccordion(False, label=SETTINGS_BY_NAME["enabled"].label, elem_id="diffdiff_enabled") as enabled:
+            components["enabled"] = enabled
+            with gr.Group():
+                for setting in SETTINGS[1:]:
+                    components[setting.name] = make_component(setting.name)
+            with gr.Accordion("Help", open=False):
+                gr.Markdown(HELP)
+        self.infotext_fields = [
+            (components[s.name], lambda params, name=s.name: ui_value(name, params))
+            for s in SETTINGS
+            if s.infotext and s.name != "map"
+        ]
+        self.paste_field_names = [s.infotext for s in SETTINGS if s.infotext and s.name != "map"]
+        return [components[s.name] for s in SETTINGS]
+
+    def process(self, p, *args):
+        try:
+            raw = named_args(args)
+            raw.update(xyz_overrides(p))
+            settings = parse_named(raw)
+            if not settings.enabled:
+                return
+            if soft_inpainting_enabled(p):
+                raise ChangeMapError("the built-in Soft Inpainting is on as well; turn one of them off")
+        except ChangeMapError as e:
+            fail_generation(p, e)
+            return
+        if settings.mode == "soft inpaint":
+            # the transition comes from the diffusion, not from a pixel feather; the crop must hold the whole ring
+            p.mask_blur_x = p.mask_blur_y = 0
+            p.mask_round = False
+            p.inpaint_full_res_padding = max(int(p.inpaint_full_res_padding or 0), int(3 * settings.softness + 1))
+        p.extra_generation_params.update(infotext_params(settings))
+        original_init = p.init
+
+        def init(all_prompts, all_seeds, all_subseeds):
+            original_init(all_prompts, all_seeds, all_subseeds)
+            try:
+                plan = plan_run(p, settings)
+            except ChangeMapError as e:
+                raise DiffDiffInputError(str(e)) from e
+            if settings.mode == "soft inpaint":
+                p.mask = p.nmask = None  # the WebUI's binary latent blend would cut the soft ring
+            DifferentialSampling(p, plan, sd_samplers_common.setup_img2img_steps).install()
+            p.extra_generation_params.update(infotext_params(settings, plan.summary))
+            p.diffdiff_plan = plan
+
+        p.init = init
+
+    def postprocess_maskoverlay(self, p, ppmo, *args):
+        plan = getattr(p, "diffdiff_plan", None)
+        if plan is None:
+            return
+        soft = plan.args.mode == "soft inpaint"
+        if not plan.args.preserve:
+            if soft:
+                ppmo.overlay_image = None  # no hard paste over the soft ring
+            return
+        source = p.init_images[ppmo.index % len(p.init_images)]
+        source = images.flatten(source, shared.opts.img2img_background_color)
+        if crop_box(p) is not None:
+            if plan.image_map is None:
+                return
+            original, keep = source, keep_mask(plan.image_map)
+        else:
+            mode = 0 if p.resize_mode == 3 else p.resize_mode
+            original, keep = images.resize_image(mode, source, p.width, p.height), keep_mask(plan.frame_map)
+        ppmo.overlay_image = preserve_overlay(original, keep, None if soft else ppmo.overlay_image)
+
+    def postprocess_image_after_composite(self, p, pp, *args):
+        plan = getattr(p, "diffdiff_plan", None)
+        if plan is not None and plan.args.mode == "fan" and plan.args.fan_labels and crop_box(p) is None:
+            pp.image = label_fan(pp.image, plan.args.fan_strengths)
+
+
+def register_xyz_axes():
+    """Add this extension's X/Y/Z plot axes, once, before the UI is built."""
+    for data in scripts.scripts_data:
+        if data.path.endswith("xyz_grid.py"):
+            add_axes(data.module)
+            return
+
+
+script_callbacks.on_before_ui(register_xyz_axes)
