@@ -8,8 +8,9 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from .drawing import centred_text, font
 from .errors import ChangeMapError
 
 MAX_COLUMNS = 64
@@ -78,11 +79,11 @@ def label_fan(image: Image.Image, strengths: Sequence[float], align: int = 8) ->
     out = image.convert("RGB")
     bounds = column_bounds(out.width, len(values), align)
     size = max(8, min(out.height // 12, min(r - left for left, r in zip(bounds, bounds[1:], strict=False)) // 3))
-    font = ImageFont.load_default(size=size)
+    typeface = font(size)
     draw = ImageDraw.Draw(out)
     band = int(size * 1.6)
     for s, left, right in zip(values, bounds, bounds[1:], strict=False):
         draw.rectangle((left, 0, right - 1, band), fill=(0, 0, 0), outline=(90, 90, 90))
         text = f"{s:.2f}".rstrip("0").rstrip(".") if s not in (0.0, 1.0) else f"{s:.0f}"
-        draw.text(((left + right) / 2, band / 2), text, fill=(255, 255, 255), font=font, anchor="mm")
+        centred_text(draw, ((left + right) / 2, band / 2), text, typeface, (255, 255, 255))
     return out

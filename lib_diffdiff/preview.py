@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from .drawing import font
 from .injection import held_at
 from .noise_schedules import a1111_timesteps, exponential_sigmas, karras_sigmas
 from .schedule import (
@@ -77,19 +78,19 @@ def render_preview(
     unit = "timestep t" if schedule_name == "ddim" else "sigma"
     sheet = Image.new("RGB", (columns * (tw + 4) + 4, header + rows * (th + label_h + 4) + 4), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default(size=12)
+    typeface = font(12)
     draw.text(
         (4, 4),
         f"model call / calls  {unit};  blue: held at the noised original;  grey: free",
         fill=(0, 0, 0),
-        font=font,
+        font=typeface,
     )
     for i, view in enumerate(views):
         held = np.asarray(Image.fromarray(view.held).resize((tw, th), Image.Resampling.NEAREST))
         pixels = np.where(held[:, :, None], grey * 0.35 + HELD_COLOUR * 0.65, grey)
         x, y = 4 + (i % columns) * (tw + 4), header + 4 + (i // columns) * (th + label_h + 4)
         sheet.paste(Image.fromarray(np.round(pixels).astype(np.uint8), "RGB"), (x, y + label_h))
-        draw.text((x, y + 2), f"{i + 1}/{len(views)}  {view.level:.3g}", fill=(0, 0, 0), font=font)
+        draw.text((x, y + 2), f"{i + 1}/{len(views)}  {view.level:.3g}", fill=(0, 0, 0), font=typeface)
     return sheet
 
 

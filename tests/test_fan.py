@@ -63,3 +63,19 @@ def test_labels_are_written_in_a_band_at_the_top_and_nowhere_else():
     # each column gets its own label: white pixels in each third
     for left, right in [(0, 104), (112, 208), (216, 320)]:
         assert (band[:, left:right] > 200).all(axis=2).any()
+
+
+def test_labels_with_an_old_pillow_whose_default_font_has_no_size(monkeypatch):
+    """A1111 1.10 ships Pillow 9.5: load_default() takes no size and bitmap fonts refuse anchor=."""
+    from PIL import ImageFont
+
+    original = ImageFont.load_default
+
+    def old_load_default(**kwargs):
+        if kwargs:
+            raise TypeError("load_default() got an unexpected keyword argument 'size'")
+        return original()
+
+    monkeypatch.setattr(ImageFont, "load_default", old_load_default)
+    out = np.asarray(label_fan(Image.new("RGB", (96, 64), (120, 30, 200)), [0.5, 1.0]))
+    assert (out[:12] > 200).all(axis=2).any() and (out[:12] == 0).all(axis=2).any()

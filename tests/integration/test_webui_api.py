@@ -1,0 +1,328 @@
+"""Integration tests against a live WebUI over its HTTP API (``/sdapi/v1/img2img`` with ``alwayson_scripts``).
+
+Set DIFFDIFF_WEBUI_URL (e.g. http://127.0.0.1:7860) to a WebUI started with ``--api`` that has this extension
+installed, any SD1.x checkpoint loaded (random weights are fine) and the transparent VAE of
+``shared/tools/make_transparent_vae.py`` in models/VAE (found by "transparent" in its name, or DIFFDIFF_TEST_VAE).
+The VAE makes pixel checks exact: an image of 8x8 blocks round-trips, and a held latent pixel decodes to exactly its
+input block. Without the variable every test here is skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lib_diffdiff import column_bounds
+from lib_diffdiff.settings import SETTINGS
+
+from .webui import SCRIPT, URL_VARIABLE, WebUI, b64, block_image, decode, payload, webui_url
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(webui_url() is None, reason=f"{URL_VARIABLE} is not set: no live WebUI to test against"),
+]
+
+W = H = 64
+
+
+@pytest.fixture(scope="module")
+def webui():
+    return WebUI(webui_url())
+
+
+@pytest.fixture(scope="module")
+def vae(webui):
+    name = webui.vae_name()
+    if name is None:
+        pytest.skip("the WebUI has no transparent VAE (shared/tools/make_transparent_vae.py) for pixel-exact checks")
+    return name
+
+
+@pytest.fixture(scope="module")
+def image(webui, vae):
+    picture = block_image(W, H)
+    status, out = webui.request("POST", "/sdapi/v1/img2img", payload(picture, vae))
+    assert status == 200 and f'"sd_vae_name": "{vae}"' in out["info"], "the transparent VAE was not applied"
+    return picture
+
+
+@pytest.fixture(scope="module")
+def source(image):
+    return np.asarray(image).astype(np.int16)
+
+
+def grey(values: np.ndarray) -> str:
+    return b64(Image.fromarray(values.astype(np.uint8), "L"))
+
+
+def half_map(width=W, height=H, keep_left=True) -> np.ndarray:
+    m = np.zeros((height, width), np.uint8)
+    if keep_left:
+        m[:, width // 2 :] = 255
+    else:
+        m[:, : width // 2] = 255
+    return m
+
+
+def infotext(response) -> str:
+    return json.loads(response["info"])["infotexts"][0]
+
+
+def generate(webui, body) -> list[np.ndarray]:
+    status, out = webui.request("POST", "/sdapi/v1/img2img", body)
+    assert status == 200, out
+    return [decode(i) for i in out["images"]], out
+
+
+def test_the_script_and_its_arguments_are_listed(webui):
+    info = {s["name"]: s for s in webui.get("/sdapi/v1/script-info")}
+    assert SCRIPT in info and info[SCRIPT]["is_alwayson"] and info[SCRIPT]["is_img2img"]
+    assert [a["label"] for a in info[SCRIPT]["args"]] == [s.label for s in SETTINGS]
+
+
+def test_disabled_is_bit_identical_in_every_form(webui, vae, image):
+    (plain,), _ = generate(webui, payload(image, vae))
+    for form in ({"enabled": False, "map": "not even base64"}, [False], {}):
+        (out,), info = generate(webui, payload(image, vae, form))
+        assert np.array_equal(out, plain), form
+        assert "Differential diffusion" not in infotext(info)
+
+
+@pytest.mark.parametrize("level,strength", [(128, 1.0), (255, 0.6), (191, 0.8)])
+def test_a_constant_map_is_img2img_at_that_strength(webui, vae, image, level, strength):
+    (plain,), _ = generate(webui, payload(image, vae, denoising_strength=level / 255 * strength))
+    m = np.full((H, W), level)
+    (out,), info = generate(webui, payload(image, vae, {"enabled": True, "map": grey(m)}, denoising_strength=strength))
+    assert np.array_equal(out, plain)
+    assert "Differential diffusion: True" in infotext(info)
+
+
+def samplers(webui) -> list[str]:
+    return [s["name"] for s in webui.get("/sdapi/v1/samplers")]
+
+
+def test_held_pixels_are_exact_through_the_latent_path_on_every_sampler(webui, vae, image, source):
+    failures = []
+    for sampler in samplers(webui):
+        body = payload(
+            image,
+            vae,
+            {"enabled": True, "map": grey(half_map()), "preserve": False},
+            sampler_name=sampler,
+            denoising_strength=1.0,
+        )
+        (out,), _ = generate(webui, body)
+        if not np.array_equal(out[:, : W // 2], source[:, : W // 2]):
+            failures.append(f"{sampler}: {int((out[:, : W // 2] != source[:, : W // 2]).any(axis=2).sum())} px differ")
+        elif np.abs(out[:, W // 2 :] - source[:, W // 2 :]).mean() < 1.0:
+            failures.append(f"{sampler}: the white half did not change")
+    assert not failures, failures
+
+
+def test_preserve_pastes_back_pixels_that_share_a_latent_block_with_changed_ones(webui, vae, image, source):
+    m = np.zeros((H, W), np.uint8)
+    m[:, 28:] = 255  # latent column 3 (pixels 24..31) is part change: it is sampled, its pixels 24..27 are kept
+    (kept,), _ = generate(webui, payload(image, vae, {"enabled": True, "map": grey(m)}, denoising_strength=1.0))
+    (raw,), _ = generate(
+        webui, payload(image, vae, {"enabled": True, "map": grey(m), "preserve": False}, denoising_strength=1.0)
+    )
+    assert np.array_equal(kept[:, :28], source[:, :28])
+    assert not np.array_equal(raw[:, 24:28], source[:, 24:28]), "without preserve the shared block is generated"
+    assert np.array_equal(kept[:, 28:], raw[:, 28:]), "preserve touches only the keep pixels"
+
+
+def test_change_grows_with_the_map_value(webui, vae, image, source):
+    m = np.zeros((H, W), np.uint8)
+    bands = [0, 64, 128, 192, 255]
+    for i, level in enumerate(bands[1:]):
+        m[:, 16 * i : 16 * (i + 1)] = level
+    change = np.zeros(4)
+    for seed in (1, 2, 3):
+        (out,), _ = generate(
+            webui, payload(image, vae, {"enabled": True, "map": grey(m)}, denoising_strength=1.0, seed=seed, steps=10)
+        )
+        change += [np.abs(out[:, 16 * i : 16 * (i + 1)] - source[:, 16 * i : 16 * (i + 1)]).mean() for i in range(4)]
+    assert all(a < b for a, b in zip(change, change[1:])), change
+
+
+def test_soft_inpaint_leaves_far_pixels_exact_and_grades_a_ring(webui, vae):
+    size, softness = 128, 6
+    image = block_image(size, size, seed=5)
+    src = np.asarray(image).astype(np.int16)
+    mask = np.zeros((size, size), np.uint8)
+    mask[48:80, 48:80] = 255
+    body = payload(
+        image,
+        vae,
+        {"enabled": True, "mode": "soft inpaint", "softness": softness},
+        mask=grey(mask),
+        mask_blur=4,
+        inpainting_fill=1,
+        inpaint_full_res=False,
+        denoising_strength=1.0,
+        steps=10,
+    )
+    (out,), info = generate(webui, body)
+    diff = np.abs(out - src).mean(axis=2)
+    reach = 3 * softness + 8  # the blur's reach, plus one latent block
+    far = np.ones((size, size), bool)
+    far[48 - reach : 80 + reach, 48 - reach : 80 + reach] = False
+    assert np.array_equal(out[far], src[far]), "pixels beyond the soft ring come back exact"
+    inside = diff[52:76, 52:76].mean()
+    ring = diff[40:48, 52:76].mean()  # just outside the mask, where the blurred map is between 0 and 1/2
+    outer = diff[30:36, 52:76].mean()
+    assert inside > ring > outer, (inside, ring, outer)
+    assert ring > 0.5, "the ring outside the mask is changed a little: the blend comes from the diffusion"
+    assert "Differential diffusion mode: soft inpaint" in infotext(info)
+
+
+def test_only_masked_keeps_the_map_aligned(webui, vae):
+    size = 128
+    image = block_image(size, size, seed=7)
+    src = np.asarray(image).astype(np.int16)
+    mask = np.zeros((size, size), np.uint8)
+    mask[32:96, 32:96] = 255
+    m = half_map(size, size)  # keep x < 64, change x >= 64 (image coordinates)
+    body = payload(
+        image,
+        vae,
+        {"enabled": True, "map": grey(m), "preserve": False},
+        mask=grey(mask),
+        mask_blur=0,
+        inpainting_fill=1,
+        inpaint_full_res=True,
+        inpaint_full_res_padding=0,
+        width=64,
+        height=64,
+        denoising_strength=1.0,
+    )
+    (out,), _ = generate(webui, body)
+    assert out.shape == src.shape
+    assert np.array_equal(out[:, :64], src[:, :64]), "left of the map's edge nothing changes, inside the crop too"
+    assert np.abs(out[32:96, 64:96] - src[32:96, 64:96]).mean() > 1.0, "right of it, inside the mask, it changes"
+    assert np.array_equal(out[:, 96:], src[:, 96:]), "outside the mask nothing changes"
+
+
+def test_fan_columns_follow_their_strengths(webui, vae, image, source):
+    strengths = [0.0, 0.5, 1.0]
+    body = payload(
+        image,
+        vae,
+        {"enabled": True, "mode": "fan", "fan_strengths": strengths, "fan_labels": False, "preserve": False},
+        denoising_strength=0.3,
+    )
+    (out,), info = generate(webui, body)
+    bounds = column_bounds(W, 3)
+    change = [np.abs(out[:, a:b] - source[:, a:b]).mean() for a, b in zip(bounds, bounds[1:])]
+    assert change[0] == 0 and change[1] < change[2], change
+    assert 'Differential diffusion fan: "0, 0.5, 1"' in infotext(info)
+    (labelled,), _ = generate(webui, payload(image, vae, {"enabled": True, "mode": "fan", "fan_strengths": strengths}))
+    assert not np.array_equal(labelled[:8], out[:8]), "labels are written at the top"
+
+
+def test_batch_images_each_keep_their_pixels(webui, vae, image, source):
+    body = payload(
+        image, vae, {"enabled": True, "map": grey(half_map()), "preserve": False}, batch_size=2, denoising_strength=1.0
+    )
+    images, _ = generate(webui, body)
+    assert len(images) >= 2
+    for out in images[:2]:
+        assert np.array_equal(out[:, : W // 2], source[:, : W // 2])
+    assert not np.array_equal(images[0][:, W // 2 :], images[1][:, W // 2 :]), "each image has its own noise"
+
+
+@pytest.mark.parametrize(
+    "args,extra,message",
+    [
+        ({"enabled": True, "map": "%%% not base64"}, {}, "base64"),
+        ({"enabled": True, "map": b64(Image.new("L", (10, 10)))[:40]}, {}, "decode"),
+        ({"enabled": True}, {}, "needs a change map"),
+        ({"enabled": True, "map": "x", "colour": 1}, {}, "unknown Differential Diffusion field"),
+        ({"enabled": True, "mode": "sideways"}, {}, "unknown Differential Diffusion mode"),
+        ({"enabled": True, "mode": "fan", "fan_strengths": [0.5, 1.5]}, {}, r"[0, 1]"),
+        ({"enabled": True, "mode": "fan", "fan_strengths": "a, b"}, {}, "numbers"),
+        ({"enabled": True, "mode": "soft inpaint"}, {}, "needs an inpaint mask"),
+        ({"enabled": True, "map": b64(Image.new("L", (W, H // 2), 255))}, {}, "aspect ratio"),
+        ({"enabled": True, "map": b64(Image.new("L", (W, H), 0))}, {}, "black everywhere"),
+        ({"enabled": "yes"}, {}, "true or false"),
+        ({"enabled": True, "softness": -3, "mode": "soft inpaint"}, {}, "softness"),
+    ],
+)
+def test_bad_input_fails_the_generation_with_its_message(webui, vae, image, args, extra, message):
+    status, body = webui.request("POST", "/sdapi/v1/img2img", payload(image, vae, args, **extra))
+    assert status == 422, body
+    assert message in body["detail"] and body["detail"].startswith("Differential Diffusion:")
+
+
+def test_the_webui_keeps_serving_after_bad_input(webui, vae, image):
+    status, _ = webui.request("POST", "/sdapi/v1/img2img", payload(image, vae, {"enabled": True, "map": "%%"}))
+    assert status == 422
+    (plain,), _ = generate(webui, payload(image, vae))
+    (again,), _ = generate(webui, payload(image, vae, {"enabled": False}))
+    assert np.array_equal(plain, again)
+
+
+@pytest.mark.parametrize("fmt", ["RGBA", "I;16", "P", "data-url", "JPEG-grey"])
+def test_map_formats_are_accepted(webui, vae, image, source, fmt):
+    m = half_map()
+    if fmt == "RGBA":
+        rgba = np.zeros((H, W, 4), np.uint8)
+        rgba[..., :3] = 255
+        rgba[..., 3] = m  # transparent = keep
+        text = b64(Image.fromarray(rgba, "RGBA"))
+    elif fmt == "I;16":
+        text = b64(Image.fromarray(m.astype(np.uint16) * 257))
+    elif fmt == "P":
+        text = b64(Image.fromarray(m, "L").convert("P"))
+    elif fmt == "data-url":
+        text = "data:image/png;base64," + grey(m)
+    else:
+        text = b64(Image.fromarray(m, "L"), "JPEG")
+    (out,), _ = generate(
+        webui, payload(image, vae, {"enabled": True, "map": text, "preserve": False}, denoising_strength=1.0)
+    )
+    keep = slice(0, W // 2 - 8) if fmt == "JPEG-grey" else slice(0, W // 2)  # JPEG rings near the edge
+    assert np.array_equal(out[:, keep], source[:, keep])
+
+
+def test_positional_arguments_work_like_the_dict(webui, vae, image):
+    named = payload(image, vae, {"enabled": True, "map": grey(half_map()), "preserve": False}, denoising_strength=1.0)
+    positional = payload(
+        image, vae, [True, "Change map", grey(half_map()), False, 1.0, 16, "0.2", True, False], denoising_strength=1.0
+    )
+    (a,), _ = generate(webui, named)
+    (b,), _ = generate(webui, positional)
+    assert np.array_equal(a, b)
+
+
+def test_builtin_soft_inpainting_together_is_refused(webui, vae, image):
+    body = payload(image, vae, {"enabled": True, "map": grey(half_map())})
+    body["alwayson_scripts"]["soft inpainting"] = {"args": [True]}
+    status, out = webui.request("POST", "/sdapi/v1/img2img", body)
+    assert status == 422 and "Soft Inpainting" in out["detail"]
+
+
+def test_an_interrupted_generation_leaves_nothing_behind(webui, vae, image):
+    (plain,), _ = generate(webui, payload(image, vae))
+    done = {}
+
+    def long_run():
+        done["result"] = webui.request(
+            "POST",
+            "/sdapi/v1/img2img",
+            payload(image, vae, {"enabled": True, "map": grey(half_map())}, steps=60, denoising_strength=1.0),
+        )
+
+    worker = threading.Thread(target=long_run)
+    worker.start()
+    time.sleep(4)
+    webui.request("POST", "/sdapi/v1/interrupt")
+    worker.join(600)
+    assert done["result"][0] == 200
+    (after,), _ = generate(webui, payload(image, vae))
+    assert np.array_equal(after, plain)

@@ -1,0 +1,113 @@
+"""A small client for a live WebUI's HTTP API (stdlib only), and the test pictures the integration tests use."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import urllib.error
+import urllib.request
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+URL_VARIABLE = "DIFFDIFF_WEBUI_URL"
+SCRIPT = "differential diffusion"
+
+
+def webui_url() -> str | None:
+    url = os.environ.get(URL_VARIABLE, "").strip()
+    return url.rstrip("/") or None
+
+
+def b64(image: Image.Image, fmt: str = "PNG") -> str:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def decode(text: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(text))).convert("RGB")).astype(np.int16)
+
+
+def block_image(width: int, height: int, seed: int = 0) -> Image.Image:
+    """Random colours in 8x8 blocks: round-trips exactly through the transparent VAE."""
+    rng = np.random.default_rng(seed)
+    blocks = (rng.random((height // 8, width // 8, 3)) * 200 + 28).astype(np.uint8)
+    return Image.fromarray(np.kron(blocks, np.ones((8, 8, 1), np.uint8)), "RGB")
+
+
+class WebUI:
+    def __init__(self, url: str):
+        self.url = url
+
+    def request(self, method: str, path: str, payload: Any = None, timeout: float = 900) -> tuple[int, Any]:
+        data = None if payload is None else json.dumps(payload).encode()
+        req = urllib.request.Request(self.url + path, data, {"Content-Type": "application/json"}, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as e:
+            body = e.read()
+            try:
+                return e.code, json.loads(body)
+            except ValueError:
+                return e.code, body.decode(errors="replace")
+
+    def get(self, path: str) -> Any:
+        status, body = self.request("GET", path)
+        assert status == 200, body
+        return body
+
+    def vae_name(self) -> str | None:
+        names = [v["model_name"] for v in self.get("/sdapi/v1/sd-vae")]  # the name "sd_vae" takes
+        wanted = os.environ.get("DIFFDIFF_TEST_VAE")
+        for name in names:
+            if (wanted and name == wanted) or (not wanted and "transparent" in name.lower()):
+                return name
+        return None
+
+
+def payload(image: Image.Image, vae: str, diffdiff: Any = None, **overrides: Any) -> dict:
+    """An img2img request with every setting the checks rely on set explicitly (the WebUI only restores overridden
+    settings it already had a value for)."""
+    body = {
+        "init_images": [b64(image)],
+        "prompt": "",
+        "negative_prompt": "",
+        "steps": 6,
+        "width": image.width,
+        "height": image.height,
+        "denoising_strength": 0.75,
+        "sampler_name": "Euler",
+        "scheduler": "Automatic",
+        "seed": 1234,
+        "subseed_strength": 0,
+        "cfg_scale": 5,
+        "batch_size": 1,
+        "n_iter": 1,
+        "resize_mode": 0,
+        "send_images": True,
+        "save_images": False,
+        "override_settings": {
+            "sd_vae": vae,
+            "img2img_fix_steps": False,
+            "img2img_extra_noise": 0.0,
+            "initial_noise_multiplier": 1.0,
+            "img2img_color_correction": False,
+            "overlay_inpaint": True,
+            "img2img_background_color": "#ffffff",
+            "sd_vae_encode_method": "Full",
+            "sd_vae_decode_method": "Full",
+            "CLIP_stop_at_last_layers": 1,
+        },
+        "override_settings_restore_afterwards": True,
+    }
+    body.update(overrides)
+    if diffdiff is not None:
+        body.setdefault("alwayson_scripts", {})[SCRIPT] = {
+            "args": diffdiff if isinstance(diffdiff, list) else [diffdiff]
+        }
+    return body
