@@ -1,0 +1,342 @@
+"""Fast tests of the WebUI glue: the settings table, argument parsing, infotext, X/Y/Z axes, the script against a fake
+WebUI, and the adapter's call sequence around a fake sampler. The live host is tested in tests/integration."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from fake_webui import load_script, setup_img2img_steps
+from PIL import Image
+
+from lib_diffdiff import ChangeMapError
+from lib_diffdiff.infotext import infotext_params, ui_value
+from lib_diffdiff.noise_schedules import karras_sigmas
+from lib_diffdiff.script_args import parse_script_args
+from lib_diffdiff.settings import MODES, SETTINGS, DiffDiffArgs
+from lib_diffdiff.webui_adapter import DifferentialSampling, plan_run
+from lib_diffdiff.xyz_axes import add_axes, axis_label, xyz_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def png(values: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(values.astype(np.uint8), "L").save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+# ---- the settings table is the single source of truth ----
+
+
+def test_settings_table_and_args_dataclass_are_in_sync():
+    assert [s.name for s in SETTINGS] == DiffDiffArgs.field_names()
+    assert len({s.label for s in SETTINGS}) == len(SETTINGS)
+    keys = [s.infotext for s in SETTINGS if s.infotext]
+    assert len(set(keys)) == len(keys) and all(k.startswith("Differential diffusion") for k in keys)
+    assert all(s.info for s in SETTINGS)
+
+
+def test_readme_api_example_parses():
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r'```json\n(\{\s*"init_images".*?)\n```', readme, re.S)
+    assert block, "README shows a complete img2img JSON example"
+    import json
+
+    request = json.loads(block.group(1))
+    args = request["alwayson_scripts"]["differential diffusion"]["args"]
+    args[0]["map"] = png(np.full((8, 8), 255))
+    parsed = parse_script_args(args)
+    assert parsed.enabled and parsed.mode in MODES
+
+
+# ---- argument parsing ----
+
+
+def test_dict_and_positional_forms_agree():
+    named = parse_script_args([{"enabled": True, "mode": "fan", "fan_strengths": [0.1, 0.9], "preserve": False}])
+    positional = parse_script_args([True, "Strength fan", None, False, 1.0, 16.0, "0.1, 0.9", True, False])
+    assert named == positional
+    assert named.fan_strengths == (0.1, 0.9) and not named.preserve
+
+
+def test_dict_form_ignores_the_ui_defaults_the_webui_fills_in_behind_it():
+    parsed = parse_script_args([{"enabled": True, "mode": "soft inpaint"}, "Change map", None, True, 2.0])
+    assert parsed.mode == "soft inpaint" and parsed.invert is False and parsed.multiplier == 1.0
+
+
+def test_disabled_skips_validation():
+    assert parse_script_args([{"enabled": False, "mode": "nonsense", "colour": 3}]) == DiffDiffArgs()
+    assert parse_script_args([]) == DiffDiffArgs()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ({"enabled": True, "colour": 1}, "unknown Differential Diffusion field"),
+        ({"enabled": True, "mode": "wobble"}, "unknown Differential Diffusion mode"),
+        ({"enabled": "maybe"}, "true or false"),
+        ({"enabled": True, "softness": "a lot"}, "softness"),
+        ({"enabled": True, "multiplier": 9}, "multiplier"),
+        ({"enabled": True, "fan_strengths": [0.2, 2]}, r"\[0, 1\]"),
+        ({"enabled": True, "fan_strengths": 0.5}, "list of numbers"),
+        ({"enabled": True, "preserve": "sometimes"}, "preserve"),
+    ],
+)
+def test_bad_fields_name_the_problem(args, message):
+    with pytest.raises(ChangeMapError, match=message):
+        parse_script_args([args])
+
+
+# ---- infotext ----
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        DiffDiffArgs(enabled=True),
+        DiffDiffArgs(enabled=True, invert=True, multiplier=1.5, preserve=False),
+        DiffDiffArgs(enabled=True, mode="soft inpaint", softness=7.0),
+        DiffDiffArgs(enabled=True, mode="fan", fan_strengths=(0.1, 0.35, 1.0), fan_labels=False),
+    ],
+)
+def test_infotext_round_trip(args):
+    params = {k: str(v) for k, v in infotext_params(args, "abc 0-1").items()}
+    restored = {s.name: ui_value(s.name, params) for s in SETTINGS}
+    assert restored["enabled"] is True
+    assert restored["mode"] == MODES[args.mode]
+    reparsed = parse_script_args([{**{k: v for k, v in restored.items() if v is not None and k != "map"}}])
+    for name in ("invert", "multiplier", "softness", "fan_strengths", "fan_labels", "preserve"):
+        if getattr(args, name) != getattr(DiffDiffArgs(), name):
+            assert getattr(reparsed, name) == getattr(args, name), name
+
+
+def test_infotext_omits_defaults_and_summarises_the_map():
+    params = infotext_params(DiffDiffArgs(enabled=True, map="x" * 10000), "0123456789 0-1")
+    assert params == {"Differential diffusion": "True", "Differential diffusion map": "0123456789 0-1"}
+    assert ui_value("enabled", {}) is False and ui_value("softness", {}) is None
+
+
+# ---- X/Y/Z axes ----
+
+
+def fake_xyz():
+    class AxisOption:
+        def __init__(self, label, type, apply, choices=None, **kwargs):
+            self.label, self.type, self.apply, self.choices = label, type, apply, choices
+
+    return SimpleNamespace(
+        axis_options=[AxisOption("Seed", int, None)], AxisOption=AxisOption, AxisOptionImg2Img=AxisOption
+    )
+
+
+def test_xyz_axes_are_added_once_and_set_overrides_on_the_cell():
+    xyz = fake_xyz()
+    added = add_axes(xyz)
+    assert added == sum(s.xyz for s in SETTINGS) and add_axes(xyz) == 0
+    labels = [a.label for a in xyz.axis_options]
+    assert len(labels) == len(set(labels))
+    for name in ("enabled", "multiplier", "softness", "fan_strengths", "invert"):
+        assert axis_label(name) in labels
+    cell = SimpleNamespace()
+    by_label = {a.label: a for a in xyz.axis_options}
+    by_label[axis_label("softness")].apply(cell, 12.0, [])
+    by_label[axis_label("enabled")].apply(cell, "True", [])
+    assert xyz_overrides(cell) == {"enabled": "True", "softness": 12.0}
+    assert xyz_overrides(SimpleNamespace()) == {}
+
+
+# ---- the script against a fake WebUI ----
+
+
+def fake_p(**kwargs):
+    p = SimpleNamespace(
+        extra_generation_params={},
+        mask_blur_x=4,
+        mask_blur_y=4,
+        mask_round=True,
+        inpaint_full_res_padding=0,
+        scripts=None,
+        script_args=[],
+        image_mask=None,
+    )
+    p.init_calls = []
+    p.init = lambda *a: p.init_calls.append(a)
+    p.__dict__.update(kwargs)
+    return p
+
+
+@pytest.fixture
+def script(monkeypatch):
+    module, fakes = load_script(monkeypatch)
+    return module, fakes
+
+
+def test_ui_builds_every_setting_in_order_with_help(script):
+    module, _ = script
+    s = module.Script()
+    components = s.ui(True)
+    assert [c.label for c in components] == [x.label for x in SETTINGS]
+    assert all(c.kwargs.get("info") for c in components[1:] if c.__class__.__name__ != "Image")
+    assert len(s.infotext_fields) == sum(1 for x in SETTINGS if x.infotext and x.name != "map")
+    assert s.show(True) is not False and s.show(False) is False
+
+
+def test_disabled_leaves_p_untouched(script):
+    module, _ = script
+    p = fake_p()
+    init = p.init
+    module.Script().process(p, False, "Change map", None)
+    module.Script().process(p, {"enabled": False, "map": "garbage"})
+    assert p.init is init and p.extra_generation_params == {} and p.mask_blur_x == 4
+
+
+def test_bad_input_fails_from_p_init_with_http_422(script):
+    module, _ = script
+    p = fake_p()
+    module.Script().process(p, {"enabled": True, "mode": "sideways"})
+    with pytest.raises(module.DiffDiffInputError) as raised:
+        p.init([], [], [])
+    assert raised.value.status_code == 422 and "unknown Differential Diffusion mode" in raised.value.detail
+
+
+def test_soft_inpaint_switches_off_the_webui_blur_and_widens_the_crop(script):
+    module, _ = script
+    p = fake_p(inpaint_full_res_padding=4)
+    module.Script().process(p, {"enabled": True, "mode": "soft inpaint", "softness": 10})
+    assert (p.mask_blur_x, p.mask_blur_y, p.mask_round) == (0, 0, False)
+    assert p.inpaint_full_res_padding >= 30
+    assert p.extra_generation_params["Differential diffusion mode"] == "soft inpaint"
+
+
+def test_builtin_soft_inpainting_is_refused(script):
+    module, _ = script
+    soft = SimpleNamespace(title=lambda: "Soft Inpainting", args_from=0)
+    p = fake_p(scripts=SimpleNamespace(alwayson_scripts=[soft]), script_args=[True])
+    module.Script().process(p, {"enabled": True, "map": png(np.full((8, 8), 255))})
+    with pytest.raises(module.DiffDiffInputError, match="Soft Inpainting"):
+        p.init([], [], [])
+
+
+def test_xyz_override_turns_the_extension_on_for_one_cell(script):
+    module, _ = script
+    p = fake_p(diffdiff_xyz_enabled="True")
+    init = p.init
+    module.Script().process(p, False, "Change map", None)
+    assert p.init is not init, "the cell's override enabled the run"
+
+
+def test_xyz_axes_registered_before_the_ui(script):
+    module, fakes = script
+    xyz = fake_xyz()
+    fakes["modules.scripts"].scripts_data.append(SimpleNamespace(path="/webui/scripts/xyz_grid.py", module=xyz))
+    assert module.register_xyz_axes in fakes["modules.script_callbacks"].before_ui
+    module.register_xyz_axes()
+    module.register_xyz_axes()
+    assert sum(a.label.startswith("DiffDiff ") for a in xyz.axis_options) == sum(s.xyz for s in SETTINGS)
+
+
+# ---- the adapter's call sequence around a (fake) host sampler ----
+
+
+class FakeDenoiser(torch.nn.Module):
+    def __init__(self, fail_at=None):
+        super().__init__()
+        self.levels, self.fail_at = [], fail_at
+
+    def forward(self, x, sigma, **kwargs):
+        self.levels.append(float(sigma[0]))
+        if self.fail_at is not None and len(self.levels) == self.fail_at:
+            raise RuntimeError("model failed")
+        return x * 0.3  # an x0 prediction
+
+
+class FakeKDiffusionSampler:
+    """The host's k-diffusion img2img call sequence: setup_img2img_steps, get_sigmas, Euler over the tail."""
+
+    def __init__(self, fail_at=None):
+        self.model_wrap_cfg = FakeDenoiser(fail_at)
+        self.strength_seen = None
+
+    def get_sigmas(self, p, steps):
+        return karras_sigmas(steps).float()
+
+    def sample_img2img(
+        self, p, x, noise, conditioning, unconditional_conditioning, steps=None, image_conditioning=None
+    ):
+        self.strength_seen = p.denoising_strength
+        steps, t_enc = setup_img2img_steps(p, steps)
+        sigmas = self.get_sigmas(p, steps)[steps - t_enc - 1 :]
+        x = x + noise * sigmas[0]
+        for i in range(len(sigmas) - 1):
+            denoised = self.model_wrap_cfg(x, sigmas[i] * x.new_ones(x.shape[0]))
+            x = x + (x - denoised) / sigmas[i] * (sigmas[i + 1] - sigmas[i])
+        return x
+
+
+def adapter_p(sampler, map_values, strength=0.8):
+    init = Image.new("RGB", (64, 32))
+    g = torch.Generator().manual_seed(0)
+    return SimpleNamespace(
+        init_images=[init],
+        width=64,
+        height=32,
+        resize_mode=0,
+        image_mask=None,
+        paste_to=None,
+        init_latent=torch.randn(1, 4, 4, 8, generator=g),
+        denoising_strength=strength,
+        steps=10,
+        sampler=sampler,
+        nmask=None,
+    ), DiffDiffArgs(enabled=True, map=png(map_values))
+
+
+def gradient_map():
+    m = np.zeros((32, 64))
+    m[:, 32:] = np.linspace(0, 255, 32)
+    m[:, 56:] = 128  # the largest value is 255 * ... < 255: skipping
+    return m
+
+
+def test_sampling_runs_at_the_effective_strength_and_restores_everything():
+    sampler = FakeKDiffusionSampler()
+    p, args = adapter_p(sampler, gradient_map())
+    plan = plan_run(p, args)
+    DifferentialSampling(p, plan, setup_img2img_steps).install()
+    noise = torch.randn_like(p.init_latent)
+    out = p.sampler.sample_img2img(p, p.init_latent, noise, None, None)
+    assert sampler.strength_seen == pytest.approx(0.8 * plan.latent_map.max()) and sampler.strength_seen < 0.8
+    assert len(sampler.model_wrap_cfg.levels) == int(sampler.strength_seen * 10) + 1
+    assert p.denoising_strength == 0.8
+    assert "forward" not in sampler.model_wrap_cfg.__dict__
+    keep = torch.from_numpy(plan.latent_map == 0).expand_as(out[0])
+    assert torch.equal(out[0][keep], p.init_latent[0][keep])
+    assert not torch.equal(out[0][~keep], p.init_latent[0][~keep])
+
+
+def test_a_failure_inside_sampling_leaves_nothing_patched():
+    sampler = FakeKDiffusionSampler(fail_at=2)
+    p, args = adapter_p(sampler, gradient_map())
+    DifferentialSampling(p, plan_run(p, args), setup_img2img_steps).install()
+    with pytest.raises(RuntimeError, match="model failed"):
+        p.sampler.sample_img2img(p, p.init_latent, torch.randn_like(p.init_latent), None, None)
+    assert p.denoising_strength == 0.8 and "forward" not in sampler.model_wrap_cfg.__dict__
+
+
+def test_plan_errors():
+    p, _ = adapter_p(FakeKDiffusionSampler(), gradient_map())
+    with pytest.raises(ChangeMapError, match="aspect ratio"):
+        plan_run(p, DiffDiffArgs(enabled=True, map=png(np.full((64, 64), 255))))
+    with pytest.raises(ChangeMapError, match="black everywhere"):
+        plan_run(p, DiffDiffArgs(enabled=True, map=png(np.zeros((32, 64)))))
+    with pytest.raises(ChangeMapError, match="needs an inpaint mask"):
+        plan_run(p, DiffDiffArgs(enabled=True, mode="soft inpaint"))
+    with pytest.raises(ChangeMapError, match="needs a change map"):
+        plan_run(p, DiffDiffArgs(enabled=True))
