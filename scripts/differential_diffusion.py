@@ -17,7 +17,7 @@ from modules.ui_components import InputAccordion
 
 from lib_diffdiff import ChangeMapError, label_fan
 from lib_diffdiff.alignment import keep_mask
-from lib_diffdiff.infotext import infotext_params, ui_value
+from lib_diffdiff.infotext import infotext_params, relevant, ui_value
 from lib_diffdiff.script_args import named_args, parse_named
 from lib_diffdiff.settings import DEFAULT_FAN, MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
 from lib_diffdiff.webui_adapter import DifferentialSampling, crop_box, plan_run, preserve_overlay
@@ -67,31 +67,33 @@ def soft_inpainting_enabled(p) -> bool:
     return False
 
 
+MODE_DEPENDENT = ("map", "invert", "multiplier", "softness", "fan_strengths", "fan_labels")
+
+
+def mode_visibility(mode_label: str) -> list:
+    """Show only the controls the chosen mode uses."""
+    shown = relevant(DiffDiffArgs(mode=next((m for m, label in MODES.items() if label == mode_label), "map")))
+    return [gr.update(visible=name in shown) for name in MODE_DEPENDENT]
+
+
 def make_component(name: str):
     setting = SETTINGS_BY_NAME[name]
     defaults = DiffDiffArgs()
     elem_id = f"diffdiff_{name}"
+    visible = name not in MODE_DEPENDENT or name in relevant(defaults)
     if name == "mode":
         return gr.Radio(
             list(MODES.values()), value=MODES[defaults.mode], label=setting.label, info=setting.info, elem_id=elem_id
         )
+    common = dict(label=setting.label, elem_id=elem_id, visible=visible)
     if name == "map":
-        return gr.Image(label=setting.label, type="pil", image_mode="RGBA", elem_id=elem_id)
+        return gr.Image(type="pil", image_mode="RGBA", **common)
     if name == "fan_strengths":
-        return gr.Textbox(
-            ", ".join(f"{v:g}" for v in DEFAULT_FAN), label=setting.label, info=setting.info, elem_id=elem_id
-        )
+        return gr.Textbox(", ".join(f"{v:g}" for v in DEFAULT_FAN), info=setting.info, **common)
     if setting.minimum is not None:
-        return gr.Slider(
-            setting.minimum,
-            setting.maximum,
-            value=getattr(defaults, name),
-            step=setting.step,
-            label=setting.label,
-            info=setting.info,
-            elem_id=elem_id,
-        )
-    return gr.Checkbox(getattr(defaults, name), label=setting.label, info=setting.info, elem_id=elem_id)
+        value = getattr(defaults, name)
+        return gr.Slider(setting.minimum, setting.maximum, value=value, step=setting.step, info=setting.info, **common)
+    return gr.Checkbox(getattr(defaults, name), info=setting.info, **common)
 
 
 class Script(scripts.Script):
@@ -110,6 +112,9 @@ class Script(scripts.Script):
                     components[setting.name] = make_component(setting.name)
             with gr.Accordion("Help", open=False):
                 gr.Markdown(HELP)
+        components["mode"].change(
+            mode_visibility, inputs=[components["mode"]], outputs=[components[name] for name in MODE_DEPENDENT]
+        )
         self.infotext_fields = [
             (components[s.name], lambda params, name=s.name: ui_value(name, params))
             for s in SETTINGS

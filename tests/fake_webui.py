@@ -21,6 +21,9 @@ class Component:
     def __enter__(self):
         return self
 
+    def change(self, fn=None, inputs=None, outputs=None, **kwargs):
+        self.on_change = (fn, inputs, outputs)
+
     def __exit__(self, *exc):
         return False
 
@@ -29,6 +32,7 @@ def make_gradio() -> types.ModuleType:
     gr = types.ModuleType("gradio")
     for name in ("Radio", "Image", "Textbox", "Slider", "Checkbox", "Group", "Accordion", "Markdown", "Row", "Column"):
         setattr(gr, name, type(name, (Component,), {}))
+    gr.update = lambda **kwargs: kwargs
     return gr
 
 

@@ -188,6 +188,17 @@ def test_ui_builds_every_setting_in_order_with_help(script):
     assert s.show(True) is not False and s.show(False) is False
 
 
+def test_mode_shows_only_its_controls(script):
+    module, _ = script
+    components = module.Script().ui(True)
+    fn, inputs, outputs = components[1].on_change
+    shown = {o.label: u["visible"] for o, u in zip(outputs, fn("Soft inpaint"))}
+    assert shown["Softness"] and not shown["Change map"] and not shown["Fan strengths"]
+    shown = {o.label: u["visible"] for o, u in zip(outputs, fn("Strength fan"))}
+    assert shown["Fan strengths"] and shown["Write strengths on the result"] and not shown["Softness"]
+    assert {c.label: c.kwargs.get("visible", True) for c in components}["Softness"] is False
+
+
 def test_disabled_leaves_p_untouched(script):
     module, _ = script
     p = fake_p()
