@@ -314,6 +314,62 @@ def test_builtin_soft_inpainting_together_is_refused(webui, vae, image):
     assert status == 422 and "Soft Inpainting" in out["detail"]
 
 
+def test_xyz_axis_turns_the_extension_on_per_cell(webui, vae, image, source):
+    info = next(s for s in webui.get("/sdapi/v1/script-info") if s["name"] == "x/y/z plot" and s["is_img2img"])
+    choices = info["args"][0]["choices"]
+    assert sum(c.startswith("DiffDiff ") for c in choices) == sum(s.xyz for s in SETTINGS), "axes added once"
+    axis = choices.index("DiffDiff Differential Diffusion")
+    xyz_args = [
+        axis,
+        "False, True",
+        None,
+        0,
+        "",
+        None,
+        0,
+        "",
+        None,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+        0,
+        True,
+    ]
+    (plain,), _ = generate(webui, payload(image, vae))
+    body = payload(
+        image,
+        vae,
+        {"enabled": False, "map": grey(half_map()), "preserve": False},
+        script_name="x/y/z plot",
+        script_args=xyz_args,
+    )
+    images, _ = generate(webui, body)
+    off, on = images[-2:]  # after the grid, one image per cell
+    assert np.array_equal(off, plain)
+    assert np.array_equal(on[:, : W // 2], source[:, : W // 2]) and not np.array_equal(on, plain)
+
+
+def test_png_info_gives_back_the_settings(webui, vae, image):
+    from lib_diffdiff.infotext import ui_value
+
+    body = payload(
+        image, vae, {"enabled": True, "map": grey(half_map()), "invert": True, "multiplier": 1.5, "preserve": False}
+    )
+    status, out = webui.request("POST", "/sdapi/v1/img2img", body)
+    assert status == 200
+    status, info = webui.request("POST", "/sdapi/v1/png-info", {"image": "data:image/png;base64," + out["images"][0]})
+    assert status == 200
+    params = {k: str(v) for k, v in info["parameters"].items()}
+    assert ui_value("enabled", params) is True
+    assert ui_value("invert", params) is True and ui_value("multiplier", params) == 1.5
+    assert ui_value("preserve", params) is False and ui_value("mode", params) == "Change map"
+    assert params["Differential diffusion map"].split()[1] == "0-1"
+
+
 def test_an_interrupted_generation_leaves_nothing_behind(webui, vae, image):
     (plain,), _ = generate(webui, payload(image, vae))
     done = {}
