@@ -46,28 +46,19 @@ class UNetSizedStack(torch.nn.Module):
         super().__init__()
         widths = [320, 640, 1280, 1280]
         self.conv_in = torch.nn.Conv2d(4, 320, 3, padding=1)
-        self.down, self.up = torch.nn.ModuleList(), torch.nn.ModuleList()
-        prev = 320
-        for w in widths:
-            self.down.append(
-                torch.nn.Sequential(
-                    torch.nn.Conv2d(prev, w, 3, padding=1),
-                    torch.nn.SiLU(),
-                    torch.nn.Conv2d(w, w, 3, padding=1),
-                    torch.nn.SiLU(),
-                )
+
+        def block(c_in: int, c_out: int) -> torch.nn.Module:
+            return torch.nn.Sequential(
+                torch.nn.Conv2d(c_in, c_out, 3, padding=1),
+                torch.nn.SiLU(),
+                torch.nn.Conv2d(c_out, c_out, 3, padding=1),
+                torch.nn.SiLU(),
             )
-            prev = w
-        for w in reversed(widths):
-            self.up.append(
-                torch.nn.Sequential(
-                    torch.nn.Conv2d(prev, w, 3, padding=1),
-                    torch.nn.SiLU(),
-                    torch.nn.Conv2d(w, w, 3, padding=1),
-                    torch.nn.SiLU(),
-                )
-            )
-            prev = w
+
+        ins = [320, *widths[:-1]]
+        self.down = torch.nn.ModuleList(block(c_in, w) for c_in, w in zip(ins, widths))
+        outs = list(reversed(widths))
+        self.up = torch.nn.ModuleList(block(c_in, w) for c_in, w in zip([widths[-1], *outs[:-1]], outs))
         self.conv_out = torch.nn.Conv2d(320, 4, 3, padding=1)
 
     @torch.no_grad()

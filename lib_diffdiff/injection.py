@@ -51,7 +51,6 @@ class DifferentialInjector:
         self.schedule = schedule
         self.space = space
         self.lowest_level = math.inf
-        self.calls = 0
         self._free_level = schedule.free_level
         self._held: torch.Tensor | None = None
         self._held_at = math.nan
@@ -83,7 +82,6 @@ class DifferentialInjector:
         """The model input: ``x`` with held pixels replaced by the original noised to ``level``."""
         lv = level_of(level)
         self._observe(lv)
-        self.calls += 1
         x0, noise, held = self._operands(x)
         if not self._any_held:
             return x

@@ -92,8 +92,3 @@ def render_preview(
         sheet.paste(Image.fromarray(np.round(pixels).astype(np.uint8), "RGB"), (x, y + label_h))
         draw.text((x, y + 2), f"{i + 1}/{len(views)}  {view.level:.3g}", fill=(0, 0, 0), font=typeface)
     return sheet
-
-
-def held_fraction(views: list[StepView]) -> list[float]:
-    """Share of pixels held at each call (monotone non-increasing: masks are nested)."""
-    return [float(np.mean(v.held)) for v in views]

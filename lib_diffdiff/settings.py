@@ -125,7 +125,3 @@ class DiffDiffArgs:
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
-
-    @classmethod
-    def defaults(cls) -> DiffDiffArgs:
-        return cls()

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .alignment import fit_to_image, keep_mask, soft_inpaint_map, to_processing_frame
+from .alignment import fit_to_image, soft_inpaint_map, to_processing_frame
 from .errors import ChangeMapError
 from .fan import fan_map
 from .infotext import map_summary
@@ -46,10 +46,6 @@ class RunPlan:
     latent_map: np.ndarray
     """float64 on the latent grid (inside the inpaint mask when there is one)."""
     summary: str
-
-    @property
-    def effective_strength(self) -> float:
-        return float(pixel_strengths(self.latent_map, self.strength).max())
 
 
 def crop_box(p: Any) -> tuple[int, int, int, int] | None:
@@ -170,15 +166,3 @@ def preserve_overlay(original: Image.Image, keep: np.ndarray, host_overlay: Imag
     overlay = original.convert("RGB").convert("RGBA")
     overlay.putalpha(Image.fromarray(alpha, "L"))
     return overlay
-
-
-__all__ = [
-    "DifferentialSampling",
-    "RunPlan",
-    "crop_box",
-    "keep_mask",
-    "plan_run",
-    "preserve_overlay",
-    "sampler_levels",
-    "wrap_denoiser",
-]
