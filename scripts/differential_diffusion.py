@@ -124,6 +124,9 @@ class Script(scripts.Script):
         return [components[s.name] for s in SETTINGS]
 
     def process(self, p, *args):
+        # X/Y/Z cells share one extra_generation_params dict: drop what an earlier cell wrote
+        for setting in SETTINGS:
+            p.extra_generation_params.pop(setting.infotext, None)
         try:
             raw = named_args(args)
             raw.update(xyz_overrides(p))

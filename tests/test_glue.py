@@ -208,6 +208,16 @@ def test_disabled_leaves_p_untouched(script):
     assert p.init is init and p.extra_generation_params == {} and p.mask_blur_x == 4
 
 
+def test_a_disabled_cell_drops_what_an_earlier_xyz_cell_wrote_into_the_shared_infotext(script):
+    module, _ = script
+    shared_params = {"Steps": 20}
+    first, second = fake_p(extra_generation_params=shared_params), fake_p(extra_generation_params=shared_params)
+    module.Script().process(first, {"enabled": True, "invert": True, "map": png(np.full((8, 8), 255))})
+    assert shared_params["Differential diffusion invert"] == "True"
+    module.Script().process(second, {"enabled": False})
+    assert shared_params == {"Steps": 20}
+
+
 def test_bad_input_fails_from_p_init_with_http_422(script):
     module, _ = script
     p = fake_p()

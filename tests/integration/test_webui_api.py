@@ -319,26 +319,8 @@ def test_xyz_axis_turns_the_extension_on_per_cell(webui, vae, image, source):
     choices = info["args"][0]["choices"]
     assert sum(c.startswith("DiffDiff ") for c in choices) == sum(s.xyz for s in SETTINGS), "axes added once"
     axis = choices.index("DiffDiff Differential Diffusion")
-    xyz_args = [
-        axis,
-        "False, True",
-        None,
-        0,
-        "",
-        None,
-        0,
-        "",
-        None,
-        True,
-        True,
-        False,
-        False,
-        False,
-        False,
-        False,
-        0,
-        True,
-    ]
+    # X: the enabled axis, "True, False" as text; draw legend, include sub-images; use text inputs
+    xyz_args = [axis, "True, False", None, 0, "", None, 0, "", None, True, True] + [False] * 5 + [0, True]
     (plain,), _ = generate(webui, payload(image, vae))
     body = payload(
         image,
@@ -347,9 +329,12 @@ def test_xyz_axis_turns_the_extension_on_per_cell(webui, vae, image, source):
         script_name="x/y/z plot",
         script_args=xyz_args,
     )
-    images, _ = generate(webui, body)
-    off, on = images[-2:]  # after the grid, one image per cell
+    images, out = generate(webui, body)
+    on, off = images[-2:]  # after the grid, one image per cell
     assert np.array_equal(off, plain)
+    cell_infotexts = json.loads(out["info"])["infotexts"][-2:]
+    assert "Differential diffusion: True" in cell_infotexts[0]
+    assert "Differential diffusion" not in cell_infotexts[1], "the later, disabled cell carries no leftover keys"
     assert np.array_equal(on[:, : W // 2], source[:, : W // 2]) and not np.array_equal(on, plain)
 
 
