@@ -37,17 +37,18 @@ def webui():
 
 @pytest.fixture(scope="module")
 def vae(webui):
+    """The override_settings selecting the transparent VAE on this host."""
     name = webui.vae_name()
     if name is None:
         pytest.skip("the WebUI has no transparent VAE (shared/tools/make_transparent_vae.py) for pixel-exact checks")
-    return name
+    return webui.vae_settings(name)
 
 
 @pytest.fixture(scope="module")
 def image(webui, vae):
     picture = block_image(W, H)
     status, out = webui.request("POST", "/sdapi/v1/img2img", payload(picture, vae))
-    assert status == 200 and f'"sd_vae_name": "{vae}"' in out["info"], "the transparent VAE was not applied"
+    assert status == 200 and webui.vae_used(out, webui.vae_name()), "the transparent VAE was not applied"
     return picture
 
 

@@ -61,18 +61,33 @@ class WebUI:
         assert status == 200, body
         return body
 
+    def is_forge(self) -> bool:
+        """Forge chooses VAEs among "modules" (GET /sdapi/v1/sd-modules, absent in A1111)."""
+        return self.request("GET", "/sdapi/v1/sd-modules")[0] == 200
+
     def vae_name(self) -> str | None:
-        names = [v["model_name"] for v in self.get("/sdapi/v1/sd-vae")]  # the name "sd_vae" takes
+        listing = "/sdapi/v1/sd-modules" if self.is_forge() else "/sdapi/v1/sd-vae"
+        names = [v["model_name"] for v in self.get(listing)]  # the name the VAE setting takes
         wanted = os.environ.get("DIFFDIFF_TEST_VAE")
         for name in names:
             if (wanted and name == wanted) or (not wanted and "transparent" in name.lower()):
                 return name
         return None
 
+    def vae_settings(self, vae: str) -> dict:
+        """The override_settings that select ``vae`` for one request."""
+        return {"forge_additional_modules": [vae]} if self.is_forge() else {"sd_vae": vae}
 
-def payload(image: Image.Image, vae: str, diffdiff: Any = None, **overrides: Any) -> dict:
+    def vae_used(self, response: dict, vae: str) -> bool:
+        """Whether a response's infotext shows ``vae`` was used."""
+        stem = os.path.splitext(vae)[0]
+        return f'"sd_vae_name": "{vae}"' in response["info"] or f"Module 1: {stem}" in response["info"]
+
+
+def payload(image: Image.Image, vae: str | dict, diffdiff: Any = None, **overrides: Any) -> dict:
     """An img2img request with every setting the checks rely on set explicitly (the WebUI only restores overridden
-    settings it already had a value for)."""
+    settings it already had a value for). ``vae``: the override_settings that select it (WebUI.vae_settings), or
+    an A1111 VAE name."""
     body = {
         "init_images": [b64(image)],
         "prompt": "",
@@ -92,7 +107,7 @@ def payload(image: Image.Image, vae: str, diffdiff: Any = None, **overrides: Any
         "send_images": True,
         "save_images": False,
         "override_settings": {
-            "sd_vae": vae,
+            **(vae if isinstance(vae, dict) else {"sd_vae": vae}),
             "img2img_fix_steps": False,
             "img2img_extra_noise": 0.0,
             "initial_noise_multiplier": 1.0,
