@@ -57,10 +57,20 @@ def crop_box(p: Any) -> tuple[int, int, int, int] | None:
     return x, y, x + w, y + h
 
 
+def is_flow_model(sd_model: Any) -> bool:
+    """Forge's flow models (Flux, SD3) noise as sigma * eps + (1 - sigma) * x0 ("const" prediction)."""
+    predictor = getattr(
+        getattr(getattr(getattr(sd_model, "forge_objects", None), "unet", None), "model", None), "predictor", None
+    )
+    return getattr(predictor, "prediction_type", None) == "const"
+
+
 def plan_run(p: Any, args: DiffDiffArgs) -> RunPlan:
     """The map on every frame; raises :class:`ChangeMapError` for anything that cannot run."""
     if not getattr(p, "init_images", None):
         raise ChangeMapError("Differential Diffusion needs an init image (img2img)")
+    if is_flow_model(getattr(p, "sd_model", None)):
+        raise ChangeMapError("flow models (Flux, SD3) are not supported yet; use an SD1.x or SDXL checkpoint")
     width, height = p.init_images[0].size
     box = crop_box(p)
     has_mask = getattr(p, "image_mask", None) is not None

@@ -351,6 +351,18 @@ def test_a_failure_inside_sampling_leaves_nothing_patched():
     assert p.denoising_strength == 0.8 and "forward" not in sampler.model_wrap_cfg.__dict__
 
 
+def test_flow_models_are_refused_with_a_message():
+    p, args = adapter_p(FakeKDiffusionSampler(), gradient_map())
+    predictor = SimpleNamespace(prediction_type="const")
+    p.sd_model = SimpleNamespace(
+        forge_objects=SimpleNamespace(unet=SimpleNamespace(model=SimpleNamespace(predictor=predictor)))
+    )
+    with pytest.raises(ChangeMapError, match="flow models"):
+        plan_run(p, args)
+    predictor.prediction_type = "epsilon"
+    assert plan_run(p, args).latent_map.shape == (4, 8)
+
+
 def test_plan_errors():
     p, _ = adapter_p(FakeKDiffusionSampler(), gradient_map())
     with pytest.raises(ChangeMapError, match="aspect ratio"):
