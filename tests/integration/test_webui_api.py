@@ -327,8 +327,8 @@ def test_xyz_axis_turns_the_extension_on_per_cell(webui, vae, image, source):
     choices = info["args"][0]["choices"]
     assert sum(c.startswith("DiffDiff ") for c in choices) == sum(s.xyz for s in SETTINGS), "axes added once"
     axis = choices.index("DiffDiff Differential Diffusion")
-    # X: the enabled axis, "True, False" as text; draw legend, include sub-images; use text inputs
-    xyz_args = [axis, "True, False", None, 0, "", None, 0, "", None, True, True] + [False] * 5 + [0, True]
+    # X: the enabled axis, "True, False" as text; include sub-images; use text inputs
+    xyz_args = xyz_script_args(info["args"], x_type=axis, x_values="True, False", **{"Include Sub Images": True})
     (plain,), _ = generate(webui, payload(image, vae))
     body = payload(
         image,
@@ -344,6 +344,36 @@ def test_xyz_axis_turns_the_extension_on_per_cell(webui, vae, image, source):
     assert "Differential diffusion: True" in cell_infotexts[0]
     assert "Differential diffusion" not in cell_infotexts[1], "the later, disabled cell carries no leftover keys"
     assert np.array_equal(on[:, : W // 2], source[:, : W // 2]) and not np.array_equal(on, plain)
+
+
+def xyz_script_args(arg_info: list, x_type: int, x_values: str, **by_label) -> list:
+    """Positional x/y/z plot args built from the host's own /script-info layout.
+
+    Hosts differ (reForge adds "Draw individual labels", "Skip final grid generation", ...), so the layout is read,
+    not hard-coded. Axis dropdowns take an index over the API; the value dropdowns are left empty because text
+    inputs are switched on.
+    """
+    args, seen = [], set()
+    for item in arg_info:
+        label, value = item["label"], item["value"]
+        first = label not in seen
+        seen.add(label)
+        if label == "X type":
+            value = x_type
+        elif label in ("Y type", "Z type"):
+            value = 0
+        elif label == "X values":
+            value = x_values if first else None
+        elif label in ("Y values", "Z values"):
+            value = "" if first else None
+        elif label == "Use text inputs instead of dropdowns":
+            value = True
+        elif label in by_label:
+            value = by_label[label]
+        args.append(value)
+    missing = {"X type", "X values", "Use text inputs instead of dropdowns", *by_label} - seen
+    assert not missing, f"x/y/z plot arguments not found in script-info: {sorted(missing)}"
+    return args
 
 
 def test_png_info_gives_back_the_settings(webui, vae, image):
