@@ -43,7 +43,8 @@ class SigmaSpace:
 
 
 class FlowSpace:
-    """Rectified flow (Flux in Forge): x = sigma * eps + (1 - sigma) * x0, sigma in [0, 1]; the denoiser returns x0."""
+    """Rectified flow (Flux in Forge, SD3 in A1111 1.10): x = sigma * eps + (1 - sigma) * x0, sigma in [0, 1]; the
+    denoiser returns x0."""
 
     name = "flow"
 

@@ -24,7 +24,7 @@ from .infotext import map_summary
 from .injection import DifferentialInjector
 from .map_input import load_change_map
 from .map_transforms import invert, to_latent
-from .noise_spaces import NoiseSpace, SigmaSpace, VPTimesteps
+from .noise_spaces import FlowSpace, NoiseSpace, SigmaSpace, VPTimesteps
 from .schedule import kdiffusion_start_levels, pixel_strengths, plan_schedule, timestep_start_levels
 from .settings import DiffDiffArgs
 
@@ -57,20 +57,29 @@ def crop_box(p: Any) -> tuple[int, int, int, int] | None:
     return x, y, x + w, y + h
 
 
-def is_flow_model(sd_model: Any) -> bool:
-    """Forge's flow models (Flux, SD3) noise as sigma * eps + (1 - sigma) * x0 ("const" prediction)."""
-    predictor = getattr(
+def forge_predictor(sd_model: Any) -> Any:
+    """Forge's predictor (``forge_objects.unet.model.predictor``): its ``noise_scaling`` noises Forge's img2img."""
+    return getattr(
         getattr(getattr(getattr(sd_model, "forge_objects", None), "unet", None), "model", None), "predictor", None
     )
-    return getattr(predictor, "prediction_type", None) == "const"
+
+
+def is_flow_model(sd_model: Any) -> bool:
+    """Does the host's img2img noise this model as a flow, x = sigma * eps + (1 - sigma) * x0?
+
+    Forge: its predictor's prediction type is "const" (Flux), and sample_img2img calls predictor.noise_scaling.
+    AUTOMATIC1111 1.10: the model has ``add_noise_to_latent`` (SD3), which its sample_img2img calls instead of
+    x + sigma * eps. Other hosts (reForge, forge-classic) always noise k-diffusion img2img as x + sigma * eps."""
+    predictor = forge_predictor(sd_model)
+    if predictor is not None and hasattr(predictor, "prediction_type"):
+        return predictor.prediction_type == "const"
+    return callable(getattr(sd_model, "add_noise_to_latent", None))
 
 
 def plan_run(p: Any, args: DiffDiffArgs) -> RunPlan:
     """The map on every frame; raises :class:`ChangeMapError` for anything that cannot run."""
     if not getattr(p, "init_images", None):
         raise ChangeMapError("Differential Diffusion needs an init image (img2img)")
-    if is_flow_model(getattr(p, "sd_model", None)):
-        raise ChangeMapError("flow models (Flux, SD3) are not supported yet; use an SD1.x or SDXL checkpoint")
     width, height = p.init_images[0].size
     box = crop_box(p)
     has_mask = getattr(p, "image_mask", None) is not None
@@ -106,10 +115,13 @@ def plan_run(p: Any, args: DiffDiffArgs) -> RunPlan:
 
 
 def sampler_levels(p: Any, sampler: Any, steps: int) -> tuple[list, NoiseSpace]:
-    """The start level of img2img for each t_enc on this sampler, and its noise space."""
-    if hasattr(sampler, "get_timesteps"):  # A1111's DDIM / PLMS / UniPC: the model sees timesteps, returns eps
+    """The start level of img2img for each t_enc on this sampler, and the noise space its img2img noises in: held
+    pixels must be noised exactly as the host noises the start latent."""
+    if hasattr(sampler, "get_timesteps"):  # DDIM / PLMS / UniPC: VP noising with the model's alphas_cumprod
+        # (Forge too: it converts to sigma space inside the denoiser, after our wrapper)
         return timestep_start_levels(sampler.get_timesteps(p, steps)), VPTimesteps(p.sd_model.alphas_cumprod)
-    return kdiffusion_start_levels(sampler.get_sigmas(p, steps), steps), SigmaSpace()
+    space = FlowSpace() if is_flow_model(getattr(p, "sd_model", None)) else SigmaSpace()
+    return kdiffusion_start_levels(sampler.get_sigmas(p, steps), steps), space
 
 
 class DifferentialSampling:

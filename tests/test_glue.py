@@ -269,10 +269,11 @@ def test_xyz_axes_registered_before_the_ui(script):
 class FakeDenoiser(torch.nn.Module):
     def __init__(self, fail_at=None):
         super().__init__()
-        self.levels, self.fail_at = [], fail_at
+        self.levels, self.inputs, self.fail_at = [], [], fail_at
 
     def forward(self, x, sigma, **kwargs):
         self.levels.append(float(sigma[0]))
+        self.inputs.append(x.clone())  # what the model is handed, after the injection
         if self.fail_at is not None and len(self.levels) == self.fail_at:
             raise RuntimeError("model failed")
         return x * 0.3  # an x0 prediction
@@ -351,16 +352,98 @@ def test_a_failure_inside_sampling_leaves_nothing_patched():
     assert p.denoising_strength == 0.8 and "forward" not in sampler.model_wrap_cfg.__dict__
 
 
-def test_flow_models_are_refused_with_a_message():
-    p, args = adapter_p(FakeKDiffusionSampler(), gradient_map())
-    predictor = SimpleNamespace(prediction_type="const")
-    p.sd_model = SimpleNamespace(
+# The hosts' own start-latent noising, copied from their source as the oracle: held pixels must be noised exactly so.
+def forge_noise_scaling(prediction_type):  # Forge backend/modules/k_prediction.py AbstractPrediction.noise_scaling
+    def noise_scaling(sigma, noise, latent_image, max_denoise=False):
+        if prediction_type == "const":
+            return sigma * noise + (1.0 - sigma) * latent_image
+        return noise * sigma + latent_image
+
+    return noise_scaling
+
+
+def a1111_sd3_add_noise_to_latent(x, noise, amount):  # A1111 1.10 modules/models/sd3/sd3_model.py
+    return x * (1 - amount) + noise * amount
+
+
+def forge_model(prediction_type):
+    predictor = SimpleNamespace(prediction_type=prediction_type, noise_scaling=forge_noise_scaling(prediction_type))
+    return SimpleNamespace(
         forge_objects=SimpleNamespace(unet=SimpleNamespace(model=SimpleNamespace(predictor=predictor)))
     )
-    with pytest.raises(ChangeMapError, match="flow models"):
-        plan_run(p, args)
-    predictor.prediction_type = "epsilon"
-    assert plan_run(p, args).latent_map.shape == (4, 8)
+
+
+HOST_MODELS = {
+    "forge flux": (forge_model("const"), lambda sigma, noise, x: forge_noise_scaling("const")(sigma, noise, x)),
+    "a1111 sd3": (
+        SimpleNamespace(add_noise_to_latent=a1111_sd3_add_noise_to_latent),
+        lambda sigma, noise, x: a1111_sd3_add_noise_to_latent(x, noise, sigma),
+    ),
+    "forge sd1.5": (forge_model("epsilon"), lambda sigma, noise, x: forge_noise_scaling("epsilon")(sigma, noise, x)),
+    "a1111/reforge sd1.5": (SimpleNamespace(), lambda sigma, noise, x: x + noise * sigma),
+}
+
+
+class HostKDiffusionSampler(FakeKDiffusionSampler):
+    """A host's k-diffusion img2img with that host's start noising, over a flow-style (0, 1] schedule when the model
+    is a flow model."""
+
+    def __init__(self, start_noising, flow):
+        super().__init__()
+        self.start_noising, self.flow = start_noising, flow
+
+    def get_sigmas(self, p, steps):
+        if not self.flow:
+            return karras_sigmas(steps).float()
+        t = torch.linspace(1, 0, steps + 1, dtype=torch.float64)
+        return (3.0 * t / (1 + 2.0 * t)).float()  # Flux-like shifted schedule, ending at 0
+
+    def sample_img2img(self, p, x, noise, *args, steps=None, **kwargs):
+        steps, t_enc = setup_img2img_steps(p, steps)
+        sigmas = self.get_sigmas(p, steps)[steps - t_enc - 1 :]
+        x = self.start_noising(sigmas[0], noise, x)
+        for i in range(len(sigmas) - 1):
+            denoised = self.model_wrap_cfg(x, sigmas[i] * x.new_ones(x.shape[0]))
+            x = x + (x - denoised) / sigmas[i] * (sigmas[i + 1] - sigmas[i])
+        return x
+
+
+@pytest.mark.parametrize("host", list(HOST_MODELS))
+def test_held_pixels_are_noised_exactly_as_the_hosts_img2img_noises(host):
+    model, start_noising = HOST_MODELS[host]
+    flow = "sd1.5" not in host
+    sampler = HostKDiffusionSampler(start_noising, flow)
+    p, args = adapter_p(sampler, gradient_map())
+    p.sd_model = model
+    p.init_latent = torch.randn(1, 16 if flow else 4, 4, 8, generator=torch.Generator().manual_seed(3))
+    plan = plan_run(p, args)
+    DifferentialSampling(p, plan, setup_img2img_steps).install()
+    noise = torch.randn_like(p.init_latent)
+    out = p.sampler.sample_img2img(p, p.init_latent, noise, None, None)
+    levels = sampler.model_wrap_cfg.levels
+    assert len(levels) > 2
+    # the first call sees the host's own start latent everywhere, so held and free pixels agree there
+    assert torch.equal(sampler.model_wrap_cfg.inputs[0], start_noising(torch.tensor(levels[0]), noise, p.init_latent))
+    keep = torch.from_numpy(plan.latent_map == 0).expand_as(out)
+    for level, model_input in zip(levels, sampler.model_wrap_cfg.inputs, strict=True):
+        expected = start_noising(torch.tensor(level), noise, p.init_latent)
+        assert torch.equal(model_input[keep], expected[keep]), f"held pixels at level {level}"
+    assert torch.equal(out[keep], p.init_latent[keep])
+    assert not torch.equal(out[~keep], p.init_latent[~keep])
+
+
+@pytest.mark.parametrize("host", ["forge flux", "a1111 sd3"])
+def test_a_constant_map_on_a_flow_model_is_img2img_bit_for_bit(host):
+    model, start_noising = HOST_MODELS[host]
+    p, args = adapter_p(HostKDiffusionSampler(start_noising, True), np.full((32, 64), 153), strength=1.0)
+    p.sd_model = model
+    p.init_latent = torch.randn(1, 16, 4, 8, generator=torch.Generator().manual_seed(4))
+    noise = torch.randn_like(p.init_latent)
+    p.denoising_strength = 0.6
+    plain = HostKDiffusionSampler(start_noising, True).sample_img2img(p, p.init_latent, noise, None, None)
+    p.denoising_strength = 1.0
+    DifferentialSampling(p, plan_run(p, args), setup_img2img_steps).install()
+    assert torch.equal(p.sampler.sample_img2img(p, p.init_latent, noise, None, None), plain)
 
 
 def test_plan_errors():
