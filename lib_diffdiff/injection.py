@@ -6,6 +6,12 @@ that keeps them on that trajectory. Held-ness is derived from the level of each 
 samplers that call the model between steps (Heun, DPM2, DPM++ SDE) are handled, and it is taken from the lowest level
 seen so far, so a pixel once free stays free even when the level rises again (Restart) or a step is retried
 (DPM adaptive). :meth:`finish` then puts never-freed pixels exactly on the original latent.
+
+Two sampler habits are absorbed here rather than in each host: calls above the run's start level (samplers that add
+noise before a step, "churn": Euler with s_churn, reForge's Euler Dy/SMEA) count as the start level, so pixels of
+the largest strength are free from the first call as in img2img; and calls on a latent of another size (reForge's
+Dy/SMEA steps run the model on a nearest-exact resized latent) get the original, the noise and the held mask resized
+the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from .noise_spaces import NoiseSpace
 from .schedule import PixelSchedule
@@ -50,13 +57,18 @@ class DifferentialInjector:
         self.noise = noise
         self.schedule = schedule
         self.space = space
+        freed = schedule.free_level[torch.isfinite(schedule.free_level)]
+        self.start_level = float(freed.max()) if freed.numel() else math.inf
+        """The level of the run's first step; calls above it (churn) count as it."""
         self.lowest_level = math.inf
+        self._resized: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]] = {}
         self._free_level = schedule.free_level
         self._held: torch.Tensor | None = None
         self._held_at = math.nan
         self._any_held = True
 
     def _observe(self, level: float) -> None:
+        level = min(level, self.start_level)
         if level < self.lowest_level:
             self.lowest_level = level
 
@@ -69,14 +81,31 @@ class DifferentialInjector:
         return self._held
 
     def _operands(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if like.shape != self.x0.shape:
+        if like.shape[:2] != self.x0.shape[:2] or like.ndim != 4:
             raise ValueError(f"the sampler's latent is {tuple(like.shape)}, the original is {tuple(self.x0.shape)}")
         if self.x0.device != like.device or self.x0.dtype != like.dtype:
             self.x0, self.noise = self.x0.to(like), self.noise.to(like)
+            self._resized.clear()
         held = self.held_mask()
         if held.device != like.device:
             held = self._held = held.to(like.device)
-        return self.x0, self.noise, held
+        size = tuple(like.shape[2:])
+        if size == tuple(self.x0.shape[2:]):
+            return self.x0, self.noise, held
+        return self._resized_operands(size, held)
+
+    def _resized_operands(self, size: tuple, held: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Original, noise and held mask for a model call on a resized latent, resized with nearest-exact (the
+        pixels the sampler's own resize picks), cached per size and held mask."""
+        cached = self._resized.get(size)
+        if cached is None or cached[3] != self._held_at:
+
+            def resize(t: torch.Tensor) -> torch.Tensor:
+                return F.interpolate(t, size=size, mode="nearest-exact")
+
+            held_small = resize(held.to(self.x0.dtype)) > 0.5
+            cached = self._resized[size] = (resize(self.x0), resize(self.noise), held_small, self._held_at)
+        return cached[0], cached[1], cached[2]
 
     def before_model(self, x: torch.Tensor, level: float | torch.Tensor) -> torch.Tensor:
         """The model input: ``x`` with held pixels replaced by the original noised to ``level``."""
@@ -102,6 +131,8 @@ class DifferentialInjector:
     def finish(self, x: torch.Tensor) -> torch.Tensor:
         """The final latent: pixels still held (never freed) set exactly to the original latent. Needed because a
         sampler's last update is float arithmetic, and some samplers stop short of level 0."""
+        if x.shape != self.x0.shape:
+            raise ValueError(f"the sampler returned {tuple(x.shape)}, the original is {tuple(self.x0.shape)}")
         x0, _, held = self._operands(x)
         if not self._any_held:
             return x

@@ -174,6 +174,61 @@ SIGMA_LOOPS = {
 }
 
 
+# ---- reForge's Euler Dy and Euler SMEA Dy (modules/sd_samplers_kdiffusion_smea.py, reForge 3b56b268) ----
+# They add noise before every step ("churn": the model is called at sigma_hat = sigma * (1 + gamma), above the
+# schedule), and some steps call the model on a resized latent: the odd pixels of every 2x2 block (Dy), or a
+# nearest-exact 1.25x upscale (SMEA). Options at reForge's defaults: s_churn 0, s_tmin 0, s_noise 1.
+
+CHURN_GAMMA = 2**0.5 - 1
+
+
+def dy_sampling_step(x, model, dt, sigma_hat):
+    batch_size, channels, m, n = x.shape[0], x.shape[1], x.shape[2] // 2, x.shape[3] // 2
+    a_list = x.unfold(2, 2, 2).unfold(3, 2, 2).contiguous().view(batch_size, channels, m * n, 2, 2)
+    c = a_list[:, :, :, 1, 1].view(batch_size, channels, m, n)
+    denoised = model(c, sigma_hat * c.new_ones([c.shape[0]]))
+    c = c + to_d(c, sigma_hat, denoised) * dt
+    a_list[:, :, :, 1, 1] = c.view(batch_size, channels, m * n, 1, 1)[:, :, :, 0, 0]
+    return a_list.view(batch_size, channels, m, n, 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(x.shape)
+
+
+def smea_sampling_step(x, model, dt, sigma_hat):
+    m, n = x.shape[2], x.shape[3]
+    x = torch.nn.functional.interpolate(input=x, scale_factor=(1.25, 1.25), mode="nearest-exact")
+    denoised = model(x, sigma_hat * x.new_ones([x.shape[0]]))
+    x = x + to_d(x, sigma_hat, denoised) * dt
+    return torch.nn.functional.interpolate(input=x, size=(m, n), mode="nearest-exact")
+
+
+def sample_euler_dy(model, x, sigmas, generator, smea=False):
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        eps = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        sigma_hat = sigmas[i] * (CHURN_GAMMA + 1)
+        dt = sigmas[i + 1] - sigma_hat
+        x = x - eps * (sigma_hat**2 - sigmas[i] ** 2) ** 0.5
+        denoised = model(x, sigma_hat * s_in)
+        d = to_d(x, sigma_hat, denoised)
+        if smea:
+            x = x + d * dt
+            if sigmas[i + 1] > 0:
+                if i == 1:
+                    x = dy_sampling_step(x, model, dt, sigma_hat)
+                if i == 0:
+                    x = smea_sampling_step(x, model, dt, sigma_hat)
+        else:
+            if sigmas[i + 1] > 0 and i // 2 == 1:
+                x = dy_sampling_step(x, model, dt, sigma_hat)
+            x = x + d * dt
+    return x
+
+
+CHURN_LOOPS = {
+    "euler_dy": sample_euler_dy,
+    "euler_smea_dy": lambda model, x, sigmas, generator: sample_euler_dy(model, x, sigmas, generator, smea=True),
+}
+
+
 # ---- A1111 DDIM (timestep space, eps-returning model) ----
 
 
@@ -272,7 +327,7 @@ def img2img(
             latent = sample_euler(model, x, sigmas)
         else:
             x = x0 + noise * sigmas[0]
-            latent = SIGMA_LOOPS[family](model, x, sigmas, generator)
+            latent = {**SIGMA_LOOPS, **CHURN_LOOPS}[family](model, x, sigmas, generator)
     if injector is not None:
         latent = injector.finish(latent)
     return Run(latent, levels, held, inputs)

@@ -4,7 +4,7 @@ injection on every model call: see tests/sampling_loops.py for the loops."""
 import numpy as np
 import pytest
 import torch
-from sampling_loops import FAMILIES, TinyNet, differential, img2img, noise_space
+from sampling_loops import CHURN_LOOPS, FAMILIES, TinyNet, differential, img2img, noise_space
 
 from lib_diffdiff import img2img_t_enc
 
@@ -153,3 +153,54 @@ def test_level_rising_again_never_holds_a_freed_pixel(latents):
         assert torch.equal(x_in[0][~hold], x[0][~hold])
     for before, after in zip(seen, seen[1:]):
         assert not bool((after & ~before).any())
+
+
+# ---- samplers that call the model above the schedule (churn) and on resized latents (reForge's Dy / SMEA) ----
+
+
+@pytest.mark.parametrize("family", list(CHURN_LOOPS))
+@pytest.mark.parametrize("level,strength", [(255, 1.0), (128, 1.0), (255, 0.37)])
+def test_churn_samplers_with_a_constant_map_are_img2img(net, latents, family, level, strength):
+    x0, noise = latents
+    v = level / 255.0 * strength
+    reference = img2img(family, net, x0, noise, v, STEPS)
+    assert reference.levels[0] > img2img_levels_start(v), "the sampler's first call is above the schedule"
+    run, _ = differential(family, net, x0, noise, np.full((H, W), level / 255.0), strength, STEPS)
+    assert run.levels == reference.levels
+    assert torch.equal(run.latent, reference.latent)
+
+
+def img2img_levels_start(v: float) -> float:
+    from lib_diffdiff.noise_schedules import karras_sigmas
+
+    return float(karras_sigmas(STEPS)[STEPS - img2img_t_enc(v, STEPS) - 1])
+
+
+@pytest.mark.parametrize("family", list(CHURN_LOOPS))
+def test_held_pixels_on_resized_calls_are_the_noised_original_resized_as_the_sampler_resizes(net, latents, family):
+    x0, noise = latents
+    m = gradient_map()
+    m[: H // 2, :] = 0.0
+    run, _ = differential(family, net, x0, noise, m, 1.0, STEPS)
+    space = noise_space(family)
+
+    def as_sampler_resizes(t: torch.Tensor, size: int) -> torch.Tensor:
+        if size == H // 2:  # Dy: the odd pixel of each 2x2 block
+            return t[:, :, 1::2, 1::2]
+        return torch.nn.functional.interpolate(t, scale_factor=(1.25, 1.25), mode="nearest-exact")  # SMEA
+
+    sizes = set()
+    for level, held, (_, x_in, _) in zip(run.levels, run.held, run.inputs, strict=True):
+        size = x_in.shape[-1]
+        sizes.add(size)
+        expected = space.noised(x0, noise, level)
+        if size != W:
+            expected = as_sampler_resizes(expected, size)
+            held = as_sampler_resizes(held.to(torch.float32), size) > 0.5
+        hold = held.expand_as(x_in)
+        assert bool(hold.any())
+        assert torch.equal(x_in[hold], expected[hold])
+    assert len(sizes) > 1, "the loop made resized calls"
+    keep = torch.from_numpy(m == 0.0).expand_as(x0)
+    assert torch.equal(run.latent[keep], x0[keep])
+    assert bool(((run.latent - x0).abs().amax(dim=1)[:, m > 0.5] > 1e-3).all())

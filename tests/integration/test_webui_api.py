@@ -127,7 +127,7 @@ def test_held_pixels_are_exact_through_the_latent_path_on_every_sampler(webui, v
             failures.append(f"{sampler}: {int((out[:, : W // 2] != source[:, : W // 2]).any(axis=2).sum())} px differ")
         elif np.abs(out[:, W // 2 :] - source[:, W // 2 :]).mean() < 1.0:
             failures.append(f"{sampler}: the white half did not change")
-    assert not failures, failures
+    assert not failures, "\n".join(failures)
     if host_broken:
         print("samplers whose plain img2img fails on this host too (not checked):", host_broken)
 
