@@ -124,12 +124,15 @@ def test_held_pixels_are_exact_through_the_latent_path_on_every_sampler(webui, v
             continue
         out = decode(response["images"][0])
         if not np.array_equal(out[:, : W // 2], source[:, : W // 2]):
-            failures.append(f"{sampler}: {int((out[:, : W // 2] != source[:, : W // 2]).any(axis=2).sum())} px differ")
+            message = f"{sampler}: {int((out[:, : W // 2] != source[:, : W // 2]).any(axis=2).sum())} px differ"
+            (plain,), _ = generate(webui, payload(image, vae, sampler_name=sampler, denoising_strength=1.0))
+            # a blank plain result: the sampler breaks on this model by itself (reForge's RF samplers give NaN on SD1)
+            (host_broken if plain.std() == 0 else failures).append(message)
         elif np.abs(out[:, W // 2 :] - source[:, W // 2 :]).mean() < 1.0:
             failures.append(f"{sampler}: the white half did not change")
     assert not failures, "\n".join(failures)
     if host_broken:
-        print("samplers whose plain img2img fails on this host too (not checked):", host_broken)
+        print("samplers whose plain img2img fails or comes back blank on this host too (not checked):", host_broken)
 
 
 def test_preserve_pastes_back_pixels_that_share_a_latent_block_with_changed_ones(webui, vae, image, source):
