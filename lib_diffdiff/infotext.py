@@ -40,6 +40,17 @@ def relevant(args: DiffDiffArgs) -> set[str]:
     return names
 
 
+def _mode_dependent() -> tuple[str, ...]:
+    per_mode = [relevant(DiffDiffArgs(mode=mode)) for mode in MODES]
+    return tuple(
+        s.name for s in SETTINGS if any(s.name in r for r in per_mode) and not all(s.name in r for r in per_mode)
+    )
+
+
+MODE_DEPENDENT = _mode_dependent()
+"""The settings that only some modes use, in table order: the UI shows them per mode."""
+
+
 def infotext_params(args: DiffDiffArgs, summary: str | None = None) -> dict[str, str]:
     """Infotext entries for an enabled run."""
     defaults = DiffDiffArgs()

@@ -17,7 +17,7 @@ from modules.ui_components import InputAccordion
 
 from lib_diffdiff import ChangeMapError, label_fan
 from lib_diffdiff.alignment import keep_mask
-from lib_diffdiff.infotext import infotext_params, relevant, ui_value
+from lib_diffdiff.infotext import MODE_DEPENDENT, infotext_params, relevant, ui_value
 from lib_diffdiff.script_args import named_args, parse_named
 from lib_diffdiff.settings import DEFAULT_FAN, MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
 from lib_diffdiff.webui_adapter import DifferentialSampling, crop_box, plan_run, preserve_overlay
@@ -65,9 +65,6 @@ def soft_inpainting_enabled(p) -> bool:
         if script.title() == "Soft Inpainting" and p.script_args and script.args_from < len(p.script_args):
             return bool(p.script_args[script.args_from])
     return False
-
-
-MODE_DEPENDENT = ("map", "invert", "multiplier", "softness", "fan_strengths", "fan_labels")
 
 
 def mode_visibility(mode_label: str) -> list:
