@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
 
 from .fan import parse_strengths
+from .map_transforms import MapShape
 from .settings import MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
 
 
@@ -28,13 +30,17 @@ def _format(name: str, value: Any) -> str:
     return str(value)
 
 
+SHAPING = frozenset(f.name for f in fields(MapShape))
+"""The map-shaping settings (used by the modes that read a map: change map and soft inpaint)."""
+
+
 def relevant(args: DiffDiffArgs) -> set[str]:
     """The settings that matter for this mode (others are not written)."""
     names = {"enabled", "mode", "preserve"}
     if args.mode == "map":
-        names |= {"map", "invert", "multiplier"}
+        names |= {"map", "invert", "multiplier"} | SHAPING
     elif args.mode == "soft inpaint":
-        names |= {"softness"}
+        names |= {"softness"} | SHAPING
     else:
         names |= {"fan_strengths", "fan_labels"}
     return names
@@ -88,6 +94,8 @@ def ui_value(name: str, params: Mapping[str, str]) -> Any:
         value = tuple(parse_strengths(raw))
     elif isinstance(default, bool):
         value = str(raw).lower() == "true"
+    elif isinstance(default, int):
+        value = int(float(raw))
     else:
         value = float(raw)
     if name == "mode":

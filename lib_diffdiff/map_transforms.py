@@ -8,6 +8,7 @@ values the step schedule is chosen from.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
@@ -161,3 +162,87 @@ def to_latent(m: np.ndarray, height: int, width: int) -> np.ndarray:
         t = torch.from_numpy(np.ascontiguousarray(m)).to(torch.float64)[None, None]
         reduced = torch.nn.functional.adaptive_avg_pool2d(t, (height, width))[0, 0].numpy()
     return snap_to_levels(reduced)
+
+
+def levels(m: np.ndarray, black: float, white: float) -> np.ndarray:
+    """Levels: values at or below ``black`` become 0, at or above ``white`` become 1, linear in between."""
+    for name, v in (("black point", black), ("white point", white)):
+        if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+            raise ChangeMapError(f"the {name} must lie in [0, 1], got {v!r}")
+    if white <= black:
+        raise ChangeMapError(f"the white point ({white:g}) must be above the black point ({black:g})")
+    return np.clip((m - np.float32(black)) / np.float32(white - black), 0.0, 1.0).astype(np.float32)
+
+
+def quantize(m: np.ndarray, n: int) -> np.ndarray:
+    """Round to ``n`` evenly spaced levels (0 and 1 among them): ``n`` distinct strengths, so at most ``n``
+    distinct steps at which regions are freed (the paper's stepped maps, Fig. 14)."""
+    if int(n) != n or n < 2:
+        raise ChangeMapError(f"quantising needs at least 2 levels, got {n!r}")
+    k = int(n) - 1
+    return (np.rint(m.astype(np.float64) * k) / k).astype(np.float32)
+
+
+def equalize(m: np.ndarray) -> np.ndarray:
+    """Histogram equalisation on the 1/65535 grid: every value becomes the fraction of pixels strictly darker than
+    it, stretched so the darkest value stays 0 and the brightest becomes 1. A flat map is returned unchanged
+    (there is no spread to equalise). Spreads a depth map's strengths evenly over its area (paper 3.3.2)."""
+    codes = np.rint(np.clip(m, 0.0, 1.0).astype(np.float64) * LEVELS).astype(np.int64)
+    counts = np.bincount(codes.ravel(), minlength=LEVELS + 1)
+    below = np.cumsum(counts) - counts  # pixels strictly darker than each code
+    lowest = below[codes.min()]
+    spread = below[codes.max()] - lowest
+    if spread == 0:
+        return m.astype(np.float32, copy=True)
+    return ((below[codes] - lowest) / spread).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class MapShape:
+    """The tone and shape transforms a user sets on a change map. The WebUI run reads a map as: invert, map
+    multiplier, fit to the init image's size, then :meth:`apply`, in this fixed order:
+
+    1. histogram equalisation, 2. levels (black point, white point), 3. gamma, 4. blur (radius in image pixels),
+    5. quantise to N levels, 6. output range (the strengths black and white stand for).
+
+    Equalising first works on the map as painted; levels and gamma then shape its curve; the blur softens edges
+    the curve left; quantising after the blur gives exactly N strengths; the output range comes last so its ends
+    are the strengths the user asked for. The defaults are the identity, and a transform at its default is
+    skipped, so a map with default settings is read bit for bit as before.
+    """
+
+    equalize: bool = False
+    black_point: float = 0.0
+    white_point: float = 1.0
+    gamma: float = 1.0
+    blur: float = 0.0
+    quantize: int = 0
+    """0 = off, else the number of levels (at least 2)."""
+    range_low: float = 0.0
+    range_high: float = 1.0
+
+    def check(self) -> None:
+        """Raise :class:`ChangeMapError` for settings no map can be shaped with (before any map is read)."""
+        probe = np.zeros((1, 1), dtype=np.float32)
+        levels(probe, self.black_point, self.white_point)
+        gamma(probe, self.gamma)
+        gaussian_blur(probe, self.blur)
+        if self.quantize != 0:
+            quantize(probe, self.quantize)
+        remap(probe, self.range_low, self.range_high)
+
+    def apply(self, m: np.ndarray) -> np.ndarray:
+        """The shaped map (float32 HxW in [0, 1])."""
+        if self.equalize:
+            m = equalize(m)
+        if (self.black_point, self.white_point) != (0.0, 1.0):
+            m = levels(m, self.black_point, self.white_point)
+        if self.gamma != 1.0:
+            m = gamma(m, self.gamma)
+        if self.blur != 0.0:
+            m = gaussian_blur(m, self.blur)
+        if self.quantize != 0:
+            m = quantize(m, self.quantize)
+        if (self.range_low, self.range_high) != (0.0, 1.0):
+            m = remap(m, self.range_low, self.range_high)
+        return m

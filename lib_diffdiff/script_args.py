@@ -39,18 +39,26 @@ def parse_named(raw: Mapping[str, Any]) -> DiffDiffArgs:
             f"known fields: {', '.join(SETTINGS_BY_NAME)}"
         )
     values = {name: raw[name] for name in SETTINGS_BY_NAME if raw.get(name) is not None}
-    d = DiffDiffArgs()
-    return DiffDiffArgs(
-        enabled=True,
-        mode=_as_mode(values.get("mode", d.mode)),
-        map=values.get("map"),
-        invert=_as_bool(values.get("invert", d.invert), "invert"),
-        multiplier=_as_number(values.get("multiplier", d.multiplier), "multiplier"),
-        softness=_as_number(values.get("softness", d.softness), "softness"),
-        fan_strengths=_as_strengths(values.get("fan_strengths", d.fan_strengths)),
-        fan_labels=_as_bool(values.get("fan_labels", d.fan_labels), "fan_labels"),
-        preserve=_as_bool(values.get("preserve", d.preserve), "preserve"),
-    )
+    defaults = DiffDiffArgs()
+    parsed: dict[str, Any] = {"enabled": True, "map": values.get("map")}
+    for name in DiffDiffArgs.field_names():
+        if name in parsed:
+            continue
+        default = getattr(defaults, name)
+        value = values.get(name, default)
+        if name == "mode":
+            parsed[name] = _as_mode(value)
+        elif name == "fan_strengths":
+            parsed[name] = _as_strengths(value)
+        elif isinstance(default, bool):
+            parsed[name] = _as_bool(value, name)
+        elif isinstance(default, int):
+            parsed[name] = _as_int(value, name)
+        else:
+            parsed[name] = _as_number(value, name)
+    settings = DiffDiffArgs(**parsed)
+    settings.shape().check()  # values that are fine alone but not together (white point <= black point)
+    return settings
 
 
 def _as_bool(value: Any, name: str) -> bool:
@@ -87,6 +95,13 @@ def _as_number(value: Any, name: str) -> float:
             f"Differential Diffusion field {name!r} must be a number in [{lo:g}, {hi:g}], got {value!r}"
         )
     return number
+
+
+def _as_int(value: Any, name: str) -> int:
+    number = _as_number(value, name)
+    if number != int(number):
+        raise ChangeMapError(f"Differential Diffusion field {name!r} must be a whole number, got {value!r}")
+    return int(number)
 
 
 def _as_strengths(value: Any) -> tuple[float, ...]:

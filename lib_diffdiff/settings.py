@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .map_transforms import MapShape
+
 MODES = {"map": "Change map", "soft inpaint": "Soft inpaint", "fan": "Strength fan"}
 """API value -> UI label of each mode."""
 
@@ -103,6 +105,84 @@ SETTINGS: tuple[Setting, ...] = (
         "Differential diffusion preserve",
         xyz=True,
     ),
+    Setting(
+        "equalize",
+        "Equalise histogram",
+        "Spread the map's values evenly: each grey becomes the share of the map darker than it. "
+        "Shaping step 1 of 6 (equalise, levels, gamma, blur, quantise, output range).",
+        "Differential diffusion equalize",
+        xyz=True,
+    ),
+    Setting(
+        "black_point",
+        "Black point",
+        "Levels: map values at or below this become black (keep).",
+        "Differential diffusion black point",
+        xyz=True,
+        minimum=0.0,
+        maximum=1.0,
+        step=0.01,
+    ),
+    Setting(
+        "white_point",
+        "White point",
+        "Levels: map values at or above this become white (full change). Must be above the black point.",
+        "Differential diffusion white point",
+        xyz=True,
+        minimum=0.0,
+        maximum=1.0,
+        step=0.01,
+    ),
+    Setting(
+        "gamma",
+        "Gamma",
+        "Bends the greys: above 1 keeps more (darker), below 1 changes more; black and white stay.",
+        "Differential diffusion gamma",
+        xyz=True,
+        minimum=0.1,
+        maximum=10.0,
+        step=0.05,
+    ),
+    Setting(
+        "blur",
+        "Blur radius",
+        "Softens the map's edges: Gaussian blur, standard deviation in image pixels (0 = off).",
+        "Differential diffusion blur",
+        xyz=True,
+        minimum=0.0,
+        maximum=256.0,
+        step=1.0,
+    ),
+    Setting(
+        "quantize",
+        "Quantise to N levels",
+        "Round the map to N evenly spaced greys, so regions change in N distinct steps (0 = off; at least 2).",
+        "Differential diffusion quantize",
+        xyz=True,
+        minimum=0,
+        maximum=256,
+        step=1,
+    ),
+    Setting(
+        "range_low",
+        "Output range: black",
+        "The strength (share of the denoising strength) that the map's black stands for.",
+        "Differential diffusion range low",
+        xyz=True,
+        minimum=0.0,
+        maximum=1.0,
+        step=0.01,
+    ),
+    Setting(
+        "range_high",
+        "Output range: white",
+        "The strength (share of the denoising strength) that the map's white stands for.",
+        "Differential diffusion range high",
+        xyz=True,
+        minimum=0.0,
+        maximum=1.0,
+        step=0.01,
+    ),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -121,6 +201,18 @@ class DiffDiffArgs:
     fan_strengths: tuple[float, ...] = field(default=DEFAULT_FAN)
     fan_labels: bool = True
     preserve: bool = True
+    equalize: bool = False
+    black_point: float = 0.0
+    white_point: float = 1.0
+    gamma: float = 1.0
+    blur: float = 0.0
+    quantize: int = 0
+    range_low: float = 0.0
+    range_high: float = 1.0
+
+    def shape(self) -> MapShape:
+        """The map-shaping transforms of these settings (identity at the defaults)."""
+        return MapShape(**{f.name: getattr(self, f.name) for f in fields(MapShape)})
 
     @classmethod
     def field_names(cls) -> list[str]:

@@ -91,13 +91,14 @@ def plan_run(p: Any, args: DiffDiffArgs) -> RunPlan:
         m = invert(m) if args.invert else m
         if args.multiplier != 1.0:
             m = np.clip(m * np.float32(args.multiplier), 0.0, 1.0).astype(np.float32)
-        image_map = fit_to_image(m, width, height)
+        image_map = args.shape().apply(fit_to_image(m, width, height))
         frame_map = to_processing_frame(image_map, p.width, p.height, p.resize_mode, box)
     elif args.mode == "soft inpaint":
         if not has_mask:
             raise ChangeMapError("mode 'soft inpaint' needs an inpaint mask: use the inpaint tab or send 'mask'")
         mask = fit_to_image(load_change_map(p.image_mask, what="inpaint mask"), width, height, "inpaint mask")
         image_map = soft_inpaint_map(mask, args.softness, invert=bool(getattr(p, "inpainting_mask_invert", 0)))
+        image_map = args.shape().apply(image_map)
         frame_map = to_processing_frame(image_map, p.width, p.height, p.resize_mode, box)
     else:
         frame_map = fan_map(args.fan_strengths, p.width, p.height)

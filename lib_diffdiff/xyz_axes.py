@@ -40,8 +40,8 @@ def add_axes(xyz_module: Any, prefix: str = XYZ_ATTRIBUTE_PREFIX) -> int:
             kind, choices = str, (lambda: ["True", "False"])
         elif setting.name == "mode":
             kind, choices = str, (lambda: list(MODES))
-        elif isinstance(default, float):
-            kind, choices = float, None
+        elif isinstance(default, (int, float)):
+            kind, choices = type(default), None
         else:
             kind, choices = str, None
         xyz_module.axis_options.append(option_class(label, kind, _apply(setting.name, prefix), choices=choices))
