@@ -57,6 +57,11 @@ def crop_box(p: Any) -> tuple[int, int, int, int] | None:
     return x, y, x + w, y + h
 
 
+def soft_inpaint_padding(padding: int | None, softness: float) -> int:
+    """The "Only masked" padding a soft-inpaint run needs: the crop must hold the whole soft ring (3 sigma)."""
+    return max(int(padding or 0), int(3 * softness + 1))
+
+
 def forge_predictor(sd_model: Any) -> Any:
     """Forge's predictor (``forge_objects.unet.model.predictor``): its ``noise_scaling`` noises Forge's img2img."""
     return getattr(

@@ -12,7 +12,7 @@ Where things happen (see lib_diffdiff.webui_adapter for the host-independent par
 from __future__ import annotations
 
 import gradio as gr
-from modules import images, script_callbacks, scripts, sd_samplers_common, shared
+from modules import images, masking, script_callbacks, scripts, sd_samplers, sd_samplers_common, shared
 from modules.ui_components import InputAccordion
 
 from lib_diffdiff import ChangeMapError, label_fan
@@ -20,7 +20,14 @@ from lib_diffdiff.alignment import keep_mask
 from lib_diffdiff.infotext import MODE_DEPENDENT, infotext_params, relevant, ui_value
 from lib_diffdiff.script_args import named_args, parse_named
 from lib_diffdiff.settings import DEFAULT_FAN, MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
-from lib_diffdiff.webui_adapter import DifferentialSampling, crop_box, plan_run, preserve_overlay
+from lib_diffdiff.webui_adapter import (
+    DifferentialSampling,
+    crop_box,
+    plan_run,
+    preserve_overlay,
+    soft_inpaint_padding,
+)
+from lib_diffdiff.webui_preview import foresee
 from lib_diffdiff.xyz_axes import add_axes, xyz_overrides
 
 TITLE = "Differential Diffusion"
@@ -109,6 +116,9 @@ class Script(scripts.Script):
                     components[setting.name] = make_component(setting.name)
             with gr.Accordion("Help", open=False):
                 gr.Markdown(HELP)
+            # the map editor and the run preview (javascript/) live here; a painted map travels in `painted`
+            gr.HTML('<div id="diffdiff_editor_mount"></div>', elem_id="diffdiff_editor_html")
+            painted = gr.Textbox("", elem_id="diffdiff_painted", elem_classes=["hidden"], show_label=False)
         components["mode"].change(
             mode_visibility, inputs=[components["mode"]], outputs=[components[name] for name in MODE_DEPENDENT]
         )
@@ -118,7 +128,7 @@ class Script(scripts.Script):
             if s.infotext and s.name != "map"
         ]
         self.paste_field_names = [s.infotext for s in SETTINGS if s.infotext and s.name != "map"]
-        return [components[s.name] for s in SETTINGS]
+        return [components[s.name] for s in SETTINGS] + [painted]
 
     def process(self, p, *args):
         # X/Y/Z cells share one extra_generation_params dict: drop what an earlier cell wrote
@@ -126,6 +136,9 @@ class Script(scripts.Script):
             p.extra_generation_params.pop(setting.infotext, None)
         try:
             raw = named_args(args)
+            painted = args[len(SETTINGS)] if len(args) > len(SETTINGS) and not isinstance(args[0], dict) else None
+            if painted:  # the editor's map replaces the uploaded one (both are read by load_change_map)
+                raw["map"] = painted
             raw.update(xyz_overrides(p))
             settings = parse_named(raw)
             if not settings.enabled:
@@ -139,7 +152,7 @@ class Script(scripts.Script):
             # the transition comes from the diffusion, not from a pixel feather; the crop must hold the whole ring
             p.mask_blur_x = p.mask_blur_y = 0
             p.mask_round = False
-            p.inpaint_full_res_padding = max(int(p.inpaint_full_res_padding or 0), int(3 * settings.softness + 1))
+            p.inpaint_full_res_padding = soft_inpaint_padding(p.inpaint_full_res_padding, settings.softness)
         p.extra_generation_params.update(infotext_params(settings))
         original_init = p.init
 
@@ -191,4 +204,35 @@ def register_xyz_axes():
             return
 
 
+class PreviewHost:
+    """The host pieces the run preview needs (see lib_diffdiff.webui_preview.PreviewHost)."""
+
+    @property
+    def sd_model(self):
+        return shared.sd_model
+
+    def create_sampler(self, name):
+        return sd_samplers.create_sampler(name, shared.sd_model)
+
+    def setup_img2img_steps(self, p, steps):
+        return sd_samplers_common.setup_img2img_steps(p, steps)
+
+    def crop_region(self, mask, padding, width, height):
+        box = masking.get_crop_region_v2(mask, padding)
+        return masking.expand_crop_region(box, width, height, mask.width, mask.height) if box else None
+
+
+def add_preview_route(_demo, app):
+    """``POST /diffdiff/v1/preview``: what a run with these settings will do (no model call); 422 for bad input."""
+    from fastapi import Body, HTTPException
+
+    @app.post("/diffdiff/v1/preview")
+    def preview(body: dict = Body(...)):  # noqa: B008 (FastAPI's way of declaring a JSON body)
+        try:
+            return foresee(body, PreviewHost())
+        except ChangeMapError as e:
+            raise HTTPException(status_code=422, detail=f"Differential Diffusion: {e}") from e
+
+
 script_callbacks.on_before_ui(register_xyz_axes)
+script_callbacks.on_app_started(add_preview_route)

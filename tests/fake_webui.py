@@ -30,7 +30,7 @@ class Component:
 
 def make_gradio() -> types.ModuleType:
     gr = types.ModuleType("gradio")
-    for name in ("Radio", "Image", "Textbox", "Slider", "Checkbox", "Group", "Accordion", "Markdown", "Row", "Column"):
+    for name in ("HTML", "Radio", "Image", "Textbox", "Slider", "Checkbox", "Group", "Accordion", "Markdown", "Row", "Column"):
         setattr(gr, name, type(name, (Component,), {}))
     gr.update = lambda **kwargs: kwargs
     return gr
@@ -64,6 +64,10 @@ def make_modules() -> dict[str, types.ModuleType]:
     callbacks = types.ModuleType("modules.script_callbacks")
     callbacks.before_ui = []
     callbacks.on_before_ui = callbacks.before_ui.append
+    callbacks.app_started = []
+    callbacks.on_app_started = callbacks.app_started.append
+    masking = types.ModuleType("modules.masking")
+    samplers = types.ModuleType("modules.sd_samplers")
     common = types.ModuleType("modules.sd_samplers_common")
     common.setup_img2img_steps = setup_img2img_steps
     shared = types.ModuleType("modules.shared")
@@ -80,6 +84,8 @@ def make_modules() -> dict[str, types.ModuleType]:
         ("shared", shared),
         ("images", images),
         ("ui_components", ui_components),
+        ("masking", masking),
+        ("sd_samplers", samplers),
     ):
         setattr(modules, name, module)
     return {
@@ -90,6 +96,8 @@ def make_modules() -> dict[str, types.ModuleType]:
         "modules.shared": shared,
         "modules.images": images,
         "modules.ui_components": ui_components,
+        "modules.masking": masking,
+        "modules.sd_samplers": samplers,
     }
 
 

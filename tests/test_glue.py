@@ -182,8 +182,10 @@ def test_ui_builds_every_setting_in_order_with_help(script):
     module, _ = script
     s = module.Script()
     components = s.ui(True)
-    assert [c.label for c in components] == [x.label for x in SETTINGS]
-    assert all(c.kwargs.get("info") for c in components[1:] if c.__class__.__name__ != "Image")
+    assert [c.label for c in components[: len(SETTINGS)]] == [x.label for x in SETTINGS]
+    assert all(c.kwargs.get("info") for c in components[1 : len(SETTINGS)] if c.__class__.__name__ != "Image")
+    # the editor's painted map travels in one hidden textbox behind the settings
+    assert len(components) == len(SETTINGS) + 1 and components[-1].kwargs["elem_id"] == "diffdiff_painted"
     assert len(s.infotext_fields) == sum(1 for x in SETTINGS if x.infotext and x.name != "map")
     assert s.show(True) is not False and s.show(False) is False
 
@@ -216,6 +218,29 @@ def test_a_disabled_cell_drops_what_an_earlier_xyz_cell_wrote_into_the_shared_in
     assert shared_params["Differential diffusion invert"] == "True"
     module.Script().process(second, {"enabled": False})
     assert shared_params == {"Steps": 20}
+
+
+def test_a_painted_map_replaces_the_uploaded_one_and_is_read_like_an_upload(script):
+    module, _ = script
+    uploaded, painted = np.full((8, 8), 255), np.zeros((8, 8))
+    painted[:, 4:] = 128
+    positional = [True, "Change map", png(uploaded), False, 1.0, 16.0, "1", True, True]
+    positional += [getattr(DiffDiffArgs(), s.name) for s in SETTINGS[len(positional) :]]
+    seen = {}
+    module.plan_run = lambda p, settings: seen.setdefault("map", settings.map)
+    for extra, expected in (("", png(uploaded)), ("data:image/png;base64," + png(painted), None)):
+        seen.clear()
+        p = fake_p()
+        module.Script().process(p, *positional, extra)
+        with pytest.raises(AttributeError):  # the stand-in plan stops the run after the map was chosen
+            p.init([], [], [])
+        if expected is not None:
+            assert seen["map"] == expected
+        else:
+            assert seen["map"].startswith("data:image/png;base64,")
+            from lib_diffdiff import load_change_map
+
+            np.testing.assert_array_equal(load_change_map(seen["map"]), load_change_map(png(painted)))
 
 
 def test_bad_input_fails_from_p_init_with_http_422(script):

@@ -1,0 +1,224 @@
+"""The WebUI side of the run preview, duck-typed like :mod:`webui_adapter`: a request from the browser (the panel's
+settings and the img2img controls' values) becomes the map the sampler will see and the held/free state at every
+model call of the chosen sampler, computed with the host's own sampler schedule and no model call.
+
+The host supplies a small object (see :class:`PreviewHost`); everything else is the code a run uses: the map is
+planned by :func:`webui_adapter.plan_run` on a stand-in processing object, the levels come from the host's sampler,
+and the held/free state from the run's injector (:func:`foresee.preview_run`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .errors import ChangeMapError
+from .fan import column_bounds
+from .foresee import RunPreview, preview_run, record_call_levels
+from .map_input import load_change_map
+from .map_transforms import gaussian_blur, resize_to
+from .script_args import parse_named
+from .webui_adapter import plan_run, sampler_levels, soft_inpaint_padding
+
+LATENT_FACTOR = 8
+MAX_SIDE = 4096
+
+
+class PreviewHost(Protocol):
+    """What the script hands the preview: the host's sampler factory, img2img step rule and inpaint crop rule."""
+
+    def create_sampler(self, name: str) -> Any: ...
+
+    def setup_img2img_steps(self, p: Any, steps: Any) -> tuple[int, int]: ...
+
+    def crop_region(self, mask: Image.Image, padding: int, width: int, height: int) -> tuple | None: ...
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """The img2img controls the preview depends on, validated."""
+
+    init_width: int
+    init_height: int
+    width: int
+    height: int
+    resize_mode: int
+    steps: int
+    denoising_strength: float
+    sampler_name: str
+    scheduler: str
+    mask: Any
+    mask_blur: int
+    mask_invert: bool
+    only_masked: bool
+    padding: int
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> PreviewRequest:
+        def integer(name: str, lo: int, hi: int, default: int | None = None) -> int:
+            value = body.get(name, default)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
+            if not (math.isfinite(number) and lo <= number <= hi and number == int(number)):
+                raise ChangeMapError(f"preview field {name!r} must be a whole number in [{lo}, {hi}], got {value!r}")
+            return int(number)
+
+        strength = body.get("denoising_strength")
+        if not isinstance(strength, (int, float)) or isinstance(strength, bool) or not 0 <= strength <= 1:
+            raise ChangeMapError(f"preview field 'denoising_strength' must be a number in [0, 1], got {strength!r}")
+        return cls(
+            init_width=integer("init_width", 1, 16384),
+            init_height=integer("init_height", 1, 16384),
+            width=integer("width", LATENT_FACTOR, MAX_SIDE),
+            height=integer("height", LATENT_FACTOR, MAX_SIDE),
+            resize_mode=integer("resize_mode", 0, 3, 0),
+            steps=integer("steps", 1, 1000),
+            denoising_strength=float(strength),
+            sampler_name=str(body.get("sampler_name") or "Euler"),
+            scheduler=str(body.get("scheduler") or "Automatic"),
+            mask=body.get("mask") or None,
+            mask_blur=integer("mask_blur", 0, 256, 0),
+            mask_invert=bool(body.get("mask_invert", False)),
+            only_masked=bool(body.get("only_masked", False)),
+            padding=integer("padding", 0, 1024, 32),
+        )
+
+
+def host_latent_mask(mask: np.ndarray, req: PreviewRequest, box: tuple | None, latent_hw: tuple[int, int]):
+    """The inpaint mask on the latent grid as the WebUI's img2img makes its ``nmask``: binarised, inverted for
+    "Inpaint not masked", blurred by Mask blur, cropped ("Only masked") or resized to the frame, then resized to the
+    latent grid and rounded. The blur is this library's Gaussian, so soft mask edges can differ from the host's by
+    a rounding; the binary core is the host's."""
+    binary = (mask > 128.0 / 255.0).astype(np.float32)
+    if req.mask_invert:
+        binary = 1.0 - binary
+    if req.mask_blur > 0:
+        binary = gaussian_blur(binary, req.mask_blur)
+    if box is not None:
+        x1, y1, x2, y2 = box
+        frame = resize_to(binary[y1:y2, x1:x2], req.width, req.height, 2)
+    else:
+        frame = resize_to(binary, req.width, req.height, 0 if req.resize_mode == 3 else req.resize_mode)
+    grey = Image.fromarray(np.rint(frame * 255).astype(np.uint8), "L").resize(latent_hw[::-1], Image.Resampling.BICUBIC)
+    return np.around(np.asarray(grey, dtype=np.float32) / 255.0)
+
+
+def stand_in_processing(req: PreviewRequest, mode: str, softness: float, host: PreviewHost) -> SimpleNamespace:
+    """The attributes of a processing object after ``p.init`` that :func:`plan_run` reads."""
+    latent_hw = (req.height // LATENT_FACTOR, req.width // LATENT_FACTOR)
+    p = SimpleNamespace(
+        init_images=[Image.new("L", (req.init_width, req.init_height))],
+        width=req.width,
+        height=req.height,
+        resize_mode=req.resize_mode,
+        image_mask=None,
+        nmask=None,
+        paste_to=None,
+        inpainting_mask_invert=int(req.mask_invert),
+        init_latent=torch.empty((1, 4, *latent_hw)),
+        denoising_strength=req.denoising_strength,
+    )
+    if req.mask is None:
+        return p
+    mask = load_change_map(req.mask, what="inpaint mask")
+    if mask.shape != (req.init_height, req.init_width):
+        mask = resize_to(mask, req.init_width, req.init_height)
+    p.image_mask = Image.fromarray(np.rint(mask * 255).astype(np.uint8), "L")
+    box = None
+    if req.only_masked:
+        padding = soft_inpaint_padding(req.padding, softness) if mode == "soft inpaint" else req.padding
+        binary = Image.fromarray(np.where(mask > 128.0 / 255.0, 255, 0).astype(np.uint8), "L")
+        if req.mask_invert:
+            binary = Image.fromarray(255 - np.asarray(binary))
+        box = host.crop_region(binary, padding, req.width, req.height)
+        if box is not None:
+            x1, y1, x2, y2 = box
+            p.paste_to = (x1, y1, x2 - x1, y2 - y1)
+    if mode == "map":  # the map acts inside the mask; soft inpaint reads the raw mask itself
+        p.nmask = torch.from_numpy(host_latent_mask(mask, req, box, latent_hw))[None]
+    return p
+
+
+def sampler_call_levels(host: PreviewHost, sampler: Any, p: Any, strength: float) -> tuple[list, list[float], int]:
+    """(start level per t_enc, levels of the model calls, t_enc) of img2img at ``strength`` on this sampler: its
+    own schedule and its own loop (``sampler.func``) run with a stand-in model on a 1x1 latent, with the schedule
+    arguments the host's ``sample_img2img`` passes."""
+    p.denoising_strength = strength
+    steps, t_enc = host.setup_img2img_steps(p, None)
+    start_levels, _ = sampler_levels(p, sampler, steps)
+    x = torch.zeros((1, 4, 1, 1))
+    parameters = inspect.signature(sampler.func).parameters
+    kwargs: dict[str, Any] = {}
+    if hasattr(sampler, "get_timesteps"):
+        schedule = sampler.get_timesteps(p, steps)[:t_enc]
+        if "timesteps" in parameters:
+            kwargs["timesteps"] = schedule
+        if "is_img2img" in parameters:
+            kwargs["is_img2img"] = True
+    else:
+        sigmas = sampler.get_sigmas(p, steps)[steps - t_enc - 1 :]
+        for name, value in (
+            ("sigma_min", sigmas[-2]),
+            ("sigma_max", sigmas[0]),
+            ("n", len(sigmas) - 1),
+            ("sigma_sched", sigmas),
+            ("sigmas", sigmas),
+        ):
+            if name in parameters:
+                kwargs[name] = value
+    if t_enc <= 0 or (hasattr(sampler, "get_timesteps") and t_enc < 2):
+        return start_levels, [], t_enc
+
+    def sample(model: Any) -> Any:
+        return sampler.func(model, x, extra_args={}, disable=True, callback=None, **kwargs)
+
+    return start_levels, record_call_levels(sample, getattr(sampler, "model_wrap_cfg", None)), t_enc
+
+
+def foresee(body: Mapping[str, Any], host: PreviewHost) -> dict[str, Any]:
+    """The preview for one request (JSON in, JSON out); raises :class:`ChangeMapError` for bad input."""
+    req = PreviewRequest.from_json(body)
+    raw = dict(body.get("settings") or {})
+    raw["enabled"] = True
+    args = parse_named(raw)
+    p = stand_in_processing(req, args.mode, args.softness, host)
+    plan = plan_run(p, args)
+    p.steps = req.steps
+    p.scheduler = req.scheduler
+    p.hr_scheduler = None
+    p.is_hr_pass = False
+    p.sampler_noise_scheduler_override = None
+    p.extra_generation_params = {}
+    p.sd_model = getattr(host, "sd_model", None)
+    try:
+        sampler = host.create_sampler(req.sampler_name)
+    except Exception as e:  # the host's own "bad sampler name" is an AssertionError
+        raise ChangeMapError(f"unknown sampler {req.sampler_name!r}: {e}") from e
+    effective = float(np.max(plan.latent_map)) * plan.strength
+    start_levels, calls, t_enc = sampler_call_levels(host, sampler, p, effective)
+    plain_strength = 1.0 if args.mode == "fan" else req.denoising_strength
+    _, plain, plain_t_enc = sampler_call_levels(host, sampler, p, plain_strength)
+    preview: RunPreview = preview_run(
+        plan.latent_map, plan.strength, len(start_levels), start_levels, calls, t_enc, len(plain), plain_t_enc
+    )
+    out = preview.to_json()
+    out["frame"] = {"width": req.width, "height": req.height}
+    out["crop"] = list(p.paste_to) if p.paste_to else None
+    out["mode"] = args.mode
+    if args.mode == "fan":
+        edges = column_bounds(req.width, len(args.fan_strengths))
+        out["fan"] = [
+            {"left": a, "right": b, "strength": s} for a, b, s in zip(edges, edges[1:], args.fan_strengths)
+        ]
+    out["never_freed"] = int((preview.free_call == preview.calls).sum())
+    return out
