@@ -335,5 +335,37 @@
     DiffDiff.heldAt = heldAt;
     DiffDiff.callCaption = callCaption;
 
+    /**
+     * The preview request from the img2img controls' raw values (as read from the page): the processing size
+     * follows the WebUI ("Resize by" scales the init image, "Resize to" takes width and height), radios are
+     * indices, and the inpaint fields matter only when there is a mask.
+     */
+    function previewRequest(c) {
+        var scaleBy = c.resizeTab === "by";
+        var width = scaleBy ? Math.floor(c.initWidth * c.scale) : c.width;
+        var height = scaleBy ? Math.floor(c.initHeight * c.scale) : c.height;
+        var body = {
+            settings: c.settings,
+            init_width: c.initWidth,
+            init_height: c.initHeight,
+            width: width,
+            height: height,
+            resize_mode: c.resizeMode || 0,
+            steps: c.steps,
+            denoising_strength: c.strength,
+            sampler_name: c.sampler,
+            scheduler: c.scheduler || "Automatic",
+        };
+        if (c.mask) {
+            body.mask = c.mask;
+            body.mask_blur = c.maskBlur || 0;
+            body.mask_invert = !!c.maskInvert;
+            body.only_masked = !!c.onlyMasked;
+            body.padding = c.padding || 0;
+        }
+        return body;
+    }
+    DiffDiff.previewRequest = previewRequest;
+
     if (typeof module !== "undefined" && module.exports) module.exports = DiffDiff;
 })(typeof window !== "undefined" ? window : globalThis);

@@ -149,10 +149,13 @@ def stand_in_processing(req: PreviewRequest, mode: str, softness: float, host: P
     return p
 
 
-def sampler_call_levels(host: PreviewHost, sampler: Any, p: Any, strength: float) -> tuple[list, list[float], int]:
-    """(start level per t_enc, levels of the model calls, t_enc) of img2img at ``strength`` on this sampler: its
-    own schedule and its own loop (``sampler.func``) run with a stand-in model on a 1x1 latent, with the schedule
-    arguments the host's ``sample_img2img`` passes."""
+def sampler_call_levels(
+    host: PreviewHost, sampler: Any, p: Any, strength: float
+) -> tuple[list, list[float], int, bool]:
+    """(start level per t_enc, levels of the model calls, t_enc, estimated) of img2img at ``strength`` on this
+    sampler: its own schedule and its own loop (``sampler.func``) run with a stand-in model on a 1x1 latent, with
+    the schedule arguments the host's ``sample_img2img`` passes. A loop that fails without the real model is
+    estimated as one call per step (``estimated`` True)."""
     p.denoising_strength = strength
     steps, t_enc = host.setup_img2img_steps(p, None)
     start_levels, _ = sampler_levels(p, sampler, steps)
@@ -177,12 +180,20 @@ def sampler_call_levels(host: PreviewHost, sampler: Any, p: Any, strength: float
             if name in parameters:
                 kwargs[name] = value
     if t_enc <= 0 or (hasattr(sampler, "get_timesteps") and t_enc < 2):
-        return start_levels, [], t_enc
+        return start_levels, [], t_enc, False
 
     def sample(model: Any) -> Any:
-        return sampler.func(model, x, extra_args={}, disable=True, callback=None, **kwargs)
+        # a callback that does nothing: some loops call it unconditionally (A1111's UniPC)
+        return sampler.func(model, x, extra_args={}, disable=True, callback=lambda *a, **k: None, **kwargs)
 
-    return start_levels, record_call_levels(sample, getattr(sampler, "model_wrap_cfg", None)), t_enc
+    try:
+        return start_levels, record_call_levels(sample, getattr(sampler, "model_wrap_cfg", None)), t_enc, False
+    except Exception:  # a loop that cannot run without the real model: one call per step, said to be an estimate
+        if hasattr(sampler, "get_timesteps"):
+            one_per_step = [float(t) for t in list(schedule)[:0:-1]]  # timesteps[t_enc - 1] down to timesteps[1]
+        else:
+            one_per_step = [float(v) for v in list(sigmas)[:-1]]
+        return start_levels, one_per_step, t_enc, True
 
 
 def foresee(body: Mapping[str, Any], host: PreviewHost) -> dict[str, Any]:
@@ -205,9 +216,9 @@ def foresee(body: Mapping[str, Any], host: PreviewHost) -> dict[str, Any]:
     except Exception as e:  # the host's own "bad sampler name" is an AssertionError
         raise ChangeMapError(f"unknown sampler {req.sampler_name!r}: {e}") from e
     effective = float(np.max(plan.latent_map)) * plan.strength
-    start_levels, calls, t_enc = sampler_call_levels(host, sampler, p, effective)
+    start_levels, calls, t_enc, estimated = sampler_call_levels(host, sampler, p, effective)
     plain_strength = 1.0 if args.mode == "fan" else req.denoising_strength
-    _, plain, plain_t_enc = sampler_call_levels(host, sampler, p, plain_strength)
+    _, plain, plain_t_enc, _ = sampler_call_levels(host, sampler, p, plain_strength)
     preview: RunPreview = preview_run(
         plan.latent_map, plan.strength, len(start_levels), start_levels, calls, t_enc, len(plain), plain_t_enc
     )
@@ -215,6 +226,9 @@ def foresee(body: Mapping[str, Any], host: PreviewHost) -> dict[str, Any]:
     out["frame"] = {"width": req.width, "height": req.height}
     out["crop"] = list(p.paste_to) if p.paste_to else None
     out["mode"] = args.mode
+    out["estimated"] = estimated
+    if estimated:
+        out["summary"] += " (model calls estimated at one per step: this sampler's loop needs the model)"
     if args.mode == "fan":
         edges = column_bounds(req.width, len(args.fan_strengths))
         out["fan"] = [

@@ -17,7 +17,7 @@ from modules.ui_components import InputAccordion
 
 from lib_diffdiff import ChangeMapError, label_fan
 from lib_diffdiff.alignment import keep_mask
-from lib_diffdiff.infotext import MODE_DEPENDENT, infotext_params, relevant, ui_value
+from lib_diffdiff.infotext import MODE_DEPENDENT, SHAPING, infotext_params, relevant, ui_value
 from lib_diffdiff.script_args import named_args, parse_named
 from lib_diffdiff.settings import DEFAULT_FAN, MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
 from lib_diffdiff.webui_adapter import (
@@ -113,11 +113,20 @@ class Script(scripts.Script):
             components["enabled"] = enabled
             with gr.Group():
                 for setting in SETTINGS[1:]:
+                    if setting.name in SHAPING:
+                        continue
                     components[setting.name] = make_component(setting.name)
+                    if setting.name == "map":  # the map editor (javascript/diffdiff_editor.js) goes under the upload
+                        gr.HTML('<div id="diffdiff_editor_mount"></div>', elem_id="diffdiff_editor_html")
+            with gr.Accordion("Shape the map: levels, gamma, blur, steps", open=False, elem_id="diffdiff_shaping"):
+                for setting in SETTINGS[1:]:
+                    if setting.name in SHAPING:
+                        components[setting.name] = make_component(setting.name)
+            with gr.Accordion("Preview of the run", open=True, elem_id="diffdiff_preview_accordion"):
+                gr.HTML('<div id="diffdiff_preview_mount"></div>', elem_id="diffdiff_preview_html")
             with gr.Accordion("Help", open=False):
                 gr.Markdown(HELP)
-            # the map editor and the run preview (javascript/) live here; a painted map travels in `painted`
-            gr.HTML('<div id="diffdiff_editor_mount"></div>', elem_id="diffdiff_editor_html")
+            # the editor's painted map travels to the server in this hidden textbox, as a PNG data URL
             painted = gr.Textbox("", elem_id="diffdiff_painted", elem_classes=["hidden"], show_label=False)
         components["mode"].change(
             mode_visibility, inputs=[components["mode"]], outputs=[components[name] for name in MODE_DEPENDENT]

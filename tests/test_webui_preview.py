@@ -152,6 +152,34 @@ def test_preview_equals_the_adapters_run_at_every_model_call(func, name, shaping
     assert (np.diff(free[0].astype(int), axis=1) <= 0).all() and free[0, 0, 0] > free[0, 0, -1]
 
 
+def euler_with_callback(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    """A loop that calls its callback unconditionally (as A1111's UniPC does)."""
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * x.new_ones(x.shape[0]))
+        callback({"i": i, "denoised": denoised})
+        x = x + (x - denoised) / sigmas[i] * (sigmas[i + 1] - sigmas[i])
+    return x
+
+
+def needs_the_real_model(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    model.inner_model.some_table_the_stand_in_lacks  # noqa: B018
+    return euler(model, x, sigmas)
+
+
+def test_a_loop_that_always_calls_its_callback_is_foreseen_exactly():
+    settings = {"map": data_url(gradient())}
+    out = foresee(request(settings), Host(euler_with_callback))
+    assert out["estimated"] is False and out["calls"] == len(run_masks(euler, settings, 0.8, 12))
+
+
+def test_a_loop_that_cannot_run_without_the_model_is_estimated_and_says_so():
+    settings = {"map": data_url(gradient())}
+    exact = foresee(request(settings), Host(euler))
+    estimated = foresee(request(settings), Host(needs_the_real_model))
+    assert estimated["estimated"] is True and "estimated" in estimated["summary"]
+    assert estimated["calls"] == exact["calls"] and estimated["free_call"] == exact["free_call"]
+
+
 def test_skipping_is_reported_against_plain_img2img():
     half = np.full((64, 64), 128)
     out = foresee(request({"map": data_url(half)}, denoising_strength=1.0, steps=30), Host(euler))

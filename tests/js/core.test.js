@@ -197,3 +197,17 @@ test("preview decoding: held at call k is free_call > k", () => {
     assert.deepEqual(Array.from(D.heldAt(p, 2)), [0, 0, 0, 1, 1, 0]);
     assert.equal(D.callCaption(json, 1), "Model call 2 of 3 (noise level 7.00)");
 });
+
+test("preview request: Resize by scales the init image, inpaint fields only with a mask", () => {
+    const controls = {
+        settings: {mode: "Change map"}, initWidth: 640, initHeight: 480, width: 512, height: 512, resizeTab: "to",
+        resizeMode: 1, steps: 30, strength: 0.6, sampler: "Euler a", scheduler: "Karras", mask: null,
+        maskBlur: 4, onlyMasked: true, padding: 32, scale: 1.5,
+    };
+    const to = D.previewRequest(controls);
+    assert.deepEqual([to.width, to.height, to.resize_mode, to.steps, to.sampler_name], [512, 512, 1, 30, "Euler a"]);
+    assert.equal("mask" in to || "only_masked" in to, false);
+    const by = D.previewRequest({...controls, resizeTab: "by", mask: "data:image/png;base64,AA=="});
+    assert.deepEqual([by.width, by.height], [960, 720]);
+    assert.deepEqual([by.mask_blur, by.only_masked, by.padding, by.mask_invert], [4, true, 32, false]);
+});
