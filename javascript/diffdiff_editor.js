@@ -12,6 +12,10 @@
     var D = window.DiffDiff;
     var TOOLS = ["brush", "eraser", "linear", "radial", "fill", "picker"];
     var ACTIONS = ["invert", "clear", "undo", "redo"];
+    var LABELS = {
+        brush: "🖌 Brush", eraser: "⌫ Eraser", linear: "▭ Linear", radial: "◎ Radial", fill: "🪣 Fill",
+        picker: "💧 Picker", invert: "◐ Invert", clear: "✕ Clear", undo: "↶ Undo", redo: "↷ Redo",
+    };
     var TITLES = {
         brush: "Brush (B): paint the grey value", eraser: "Eraser (E): paint black (keep)",
         linear: "Linear gradient (G): drag from start to end", radial: "Radial gradient (R): drag from centre to edge",
@@ -169,7 +173,7 @@
         var toolbar = el("div", {class: "diffdiff-toolbar"});
         TOOLS.concat(ACTIONS).forEach(function(name) {
             var button = el("button", {id: "diffdiff_tool_" + name, type: "button", title: TITLES[name],
-                "data-tool": name, class: "diffdiff-tool", text: name});
+                "data-tool": name, class: "diffdiff-tool", text: LABELS[name]});
             button.addEventListener("click", function() {
                 self.command(name);
             });

@@ -117,7 +117,7 @@
         this.slider = el("input", {type: "range", id: "diffdiff_preview_step", min: 0, max: 0, value: 0, step: 1});
         this.caption = el("div", {id: "diffdiff_preview_caption", class: "diffdiff-hint"});
         this.fan = el("div", {id: "diffdiff_preview_fan", class: "diffdiff-hint"});
-        var pictures = el("div", {class: "diffdiff-preview-pictures"});
+        var pictures = this.pictures = el("div", {class: "diffdiff-preview-pictures"});
         pictures.appendChild(this.mapCanvas);
         pictures.appendChild(this.callCanvas);
         [this.summary, this.error, pictures, this.slider, this.caption, this.fan].forEach(function(n) {
@@ -143,6 +143,8 @@
         ]);
     };
     Preview.prototype.tick = function() {
+        var editorMount = q("#diffdiff_editor_mount");
+        if (editorMount) editorMount.style.display = choice("diffdiff_mode") === "Change map" ? "" : "none";
         if (!enabled() || !this.root.isConnected) return;
         var img = D.initImage();
         var signature = this.currentSignature(img);
@@ -161,6 +163,17 @@
         var s = settings();
         var mapURL = painted() || uploadedMapURL();
         if (mapURL) s.map = mapURL;
+        var tabNow = D.activeTab();
+        if (s.mode === "Change map" && !mapURL) {
+            this.show(null, null);
+            this.summary.textContent = "Upload or paint a change map to see what the run will do.";
+            return;
+        }
+        if (s.mode === "Soft inpaint" && tabNow !== 2 && tabNow !== 4) {
+            this.show(null, null);
+            this.summary.textContent = "Soft inpaint works in the Inpaint and Inpaint upload tabs.";
+            return;
+        }
         var scaleTab = resizeTab();
         var needsMask = tab === 2 || tab === 4;
         (needsMask ? maskURL(w, h) : Promise.resolve(null)).then(function(mask) {
@@ -195,6 +208,9 @@
         this.error.style.display = error ? "" : "none";
         this.error.textContent = error || "";
         this.last = json;
+        [this.pictures, this.slider, this.caption, this.fan].forEach(function(n) {
+            n.style.display = json ? "" : "none";
+        });
         if (!json) return;
         this.decoded = D.decodePreview(json);
         this.image = img;

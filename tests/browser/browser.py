@@ -1,0 +1,157 @@
+"""Headless Chromium (Debian's chromium and chromium-driver, through selenium; nothing is downloaded) driving a live
+WebUI's page: helpers for the browser tests."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+DRIVER_CANDIDATES = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+
+
+def find(candidates: tuple[str, ...], name: str) -> str | None:
+    for path in candidates:
+        if Path(path).exists():
+            return path
+    return shutil.which(name)
+
+
+def start_chromium(width: int = 1500, height: int = 2400):
+    """A headless Chromium with the browser console captured; the binaries are the system's, so selenium's own
+    driver download is never used."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver = find(CHROMIUM_CANDIDATES, "chromium"), find(DRIVER_CANDIDATES, "chromedriver")
+    if not binary or not driver:
+        raise RuntimeError("browser tests need Debian's chromium and chromium-driver: apt-get install chromium chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
+                "--disable-gpu", "--force-device-scale-factor=1"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def console_errors(driver, base_url: str) -> list[dict]:
+    """SEVERE console entries, less failed requests to other hosts: the test machine is offline, and gradio 3 asks
+    a CDN for iframe-resizer whatever the extensions do."""
+    host = urlparse(base_url).netloc
+    errors = []
+    for entry in driver.get_log("browser"):
+        if entry["level"] != "SEVERE":
+            continue
+        message = entry["message"]
+        if entry.get("source") == "network" and host not in message.split(" ", 1)[0]:
+            continue
+        errors.append(entry)
+    return errors
+
+
+JS_SET_NUMBER = """
+const [id, value] = arguments;
+const input = document.querySelector('#' + id + ' input[type=number]') || document.querySelector('#' + id + ' input');
+input.value = value;
+if (typeof updateInput === 'function') updateInput(input); else input.dispatchEvent(new Event('input', {bubbles: true}));
+input.dispatchEvent(new Event('change', {bubbles: true}));
+input.dispatchEvent(new Event('blur', {bubbles: true}));
+"""
+
+
+class Page:
+    """The WebUI's page, with the steps the tests take on it."""
+
+    def __init__(self, driver, url: str):
+        self.d = driver
+        self.url = url
+
+    def load(self) -> None:
+        self.d.get(self.url)
+        wait_for(lambda: self.js("return !!document.querySelector('#diffdiff_preview_mount[data-mounted]')"),
+                 timeout=180, what="the page and the extension's panel")
+
+    def js(self, script: str, *args: Any) -> Any:
+        return self.d.execute_script(script, *args)
+
+    def click_tab(self, container_id: str, label: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        for button in self.d.find_elements(By.CSS_SELECTOR, f"#{container_id} button"):
+            if button.text.strip() == label:
+                button.click()
+                time.sleep(0.4)
+                return
+        raise AssertionError(f"no tab {label!r} in #{container_id}")
+
+    def upload_init_image(self, path: Path, component: str = "img2img_image") -> None:
+        from selenium.webdriver.common.by import By
+
+        before = self.js(f"var i = document.querySelector('#{component} img'); return i ? i.src : ''")
+        field = self.d.find_element(By.CSS_SELECTOR, f"#{component} input[type=file]")
+        field.send_keys(str(path))
+        wait_for(lambda: self.js(
+            f"var i = document.querySelector('#{component} img'); "
+            "return i && i.naturalWidth > 0 && i.complete && i.src !== arguments[0]", before),
+            what="the uploaded image to show")
+
+    def enable(self) -> None:
+        if not self.js("return document.querySelector('#diffdiff_enabled-visible-checkbox').checked"):
+            self.js("document.querySelector('#diffdiff_enabled .label-wrap').click()")
+        wait_for(lambda: self.js("return document.querySelector('#diffdiff_enabled-visible-checkbox').checked"),
+                 what="the extension to be enabled")
+
+    def set_number(self, elem_id: str, value: float) -> None:
+        self.js(JS_SET_NUMBER, elem_id, value)
+
+    def open_editor(self) -> None:
+        self.js("document.querySelector('#diffdiff_open_editor').scrollIntoView({block: 'center'})")
+        self.js("document.querySelector('#diffdiff_open_editor').click()")
+        wait_for(lambda: self.js("return document.querySelector('#diffdiff_editor').style.display !== 'none'"),
+                 what="the editor to open")
+        self.js("document.querySelector('#diffdiff_editor_canvas').scrollIntoView({block: 'center'})")
+
+    def drag(self, x0: float, y0: float, x1: float, y1: float, steps: int = 8) -> None:
+        """A mouse drag on the editor's canvas between two points given as fractions of the image."""
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.by import By
+
+        canvas = self.d.find_element(By.ID, "diffdiff_editor_canvas")
+        view = self.js("var v = DiffDiff.editor.view, m = DiffDiff.editor.map, c = arguments[0];"
+                       "var r = c.getBoundingClientRect(), k = r.width / c.width;"
+                       "return [v.x * k, v.y * k, v.scale * k, m.width, m.height, r.width, r.height];", canvas)
+        vx, vy, scale, mw, mh, cw, ch = view
+
+        def offset(fx: float, fy: float) -> tuple[int, int]:  # from the element's centre, as selenium wants
+            return round(vx + fx * mw * scale - cw / 2), round(vy + fy * mh * scale - ch / 2)
+
+        chain = ActionChains(self.d).move_to_element_with_offset(canvas, *offset(x0, y0)).click_and_hold()
+        for k in range(1, steps + 1):
+            t = k / steps
+            chain = chain.move_to_element_with_offset(canvas, *offset(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t))
+        chain.release().perform()
+
+    def painted_map(self) -> str:
+        return self.js("return document.querySelector('#diffdiff_painted textarea').value")
+
+    def preview_text(self) -> str:
+        return self.js("return document.querySelector('#diffdiff_preview_summary').textContent")
+
+    def preview_error(self) -> str:
+        return self.js("return document.querySelector('#diffdiff_preview_error').textContent")

@@ -1,0 +1,230 @@
+"""The map editor and the run preview in a real browser (headless Chromium) against a live WebUI: set
+DIFFDIFF_WEBUI_URL (as for tests/integration) to run them, e.g.
+``DIFFDIFF_WEBUI_URL=http://127.0.0.1:7860 ./test.sh tests/browser``. The Generate test needs the transparent VAE
+in the host (see the README) and sets it as the host's VAE for its run, restoring the setting afterwards."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lib_diffdiff import load_change_map
+
+from .browser import Page, console_errors, start_chromium, wait_for
+
+from integration.webui import WebUI, block_image, webui_url
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(webui_url() is None, reason="DIFFDIFF_WEBUI_URL is not set: no live WebUI to test in a browser"),
+]
+SIZE = 128
+
+
+@pytest.fixture(scope="module")
+def driver():
+    d = start_chromium()
+    yield d
+    d.quit()
+
+
+@pytest.fixture
+def page(driver) -> Page:
+    p = Page(driver, webui_url())
+    p.load()
+    driver.get_log("browser")  # start each test with an empty console
+    p.click_tab("tabs", "img2img")
+    return p
+
+
+@pytest.fixture(scope="module")
+def init_png(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("browser") / "init.png"
+    block_image(SIZE, SIZE, seed=3).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def wide_png(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("browser") / "wide.png"
+    block_image(SIZE + 64, SIZE, seed=4).save(path)
+    return path
+
+
+def painted(page: Page) -> np.ndarray:
+    url = page.painted_map()
+    assert url.startswith("data:image/png;base64,"), "the editor wrote no map"
+    return load_change_map(url)
+
+
+def ready_editor(page: Page, image: Path) -> None:
+    page.upload_init_image(image)
+    page.enable()
+    page.set_number("img2img_width", SIZE)
+    page.set_number("img2img_height", SIZE)
+    page.open_editor()
+
+
+def select(page: Page, tool: str) -> None:
+    page.js(f"document.querySelector('#diffdiff_tool_{tool}').click()")
+
+
+def test_every_tab_loads_without_console_errors(page):
+    for tab in ("txt2img", "img2img", "Extras", "PNG Info", "Settings", "Extensions", "img2img"):
+        try:
+            page.click_tab("tabs", tab)
+        except AssertionError:
+            continue  # a host without that tab
+    for sub in ("Sketch", "Inpaint", "Inpaint sketch", "Inpaint upload", "Batch", "img2img"):
+        page.click_tab("mode_img2img", sub)
+    page.enable()
+    page.js("document.querySelector('#diffdiff_shaping .label-wrap').click()")
+    time.sleep(2)
+    assert console_errors(page.d, page.url) == []
+    ids = page.js("return ['diffdiff_editor', 'diffdiff_editor_canvas', 'diffdiff_preview']"
+                  ".filter(function(i) { return !document.getElementById(i); })")
+    tools = page.js("return ['brush','eraser','linear','radial','fill','invert','clear','undo','redo','picker']"
+                    ".filter(function(t) { return !document.getElementById('diffdiff_tool_' + t); })")
+    assert ids == [] and tools == []
+    assert page.js("return document.querySelector('#diffdiff_editor canvas') !== null")
+
+
+def test_brush_and_gradient_drawn_with_the_mouse_become_the_map_and_undo_restores(page, init_png):
+    ready_editor(page, init_png)
+    select(page, "brush")
+    page.js("document.querySelector('#diffdiff_value').value = 255; document.querySelector('#diffdiff_size').value = 24;"
+            "document.querySelector('#diffdiff_hardness').value = 100;")
+    page.drag(0.2, 0.5, 0.8, 0.5)
+    stroke = wait_for(lambda: page.painted_map(), what="the stroke to reach the map")
+    brush = painted(page)
+    assert brush.shape == (SIZE, SIZE), "the map has the init image's size"
+    assert brush[64, 40:88].min() == 1.0 and brush[:20].max() == 0.0 and brush[110:].max() == 0.0
+
+    select(page, "linear")
+    page.js("document.querySelector('#diffdiff_gradient_from').value = 0;"
+            "document.querySelector('#diffdiff_gradient_to').value = 255;")
+    page.drag(0.0, 0.5, 1.0, 0.5)
+    wait_for(lambda: page.painted_map() != stroke, what="the gradient to reach the map")
+    gradient = painted(page)
+    assert gradient[:, 0].max() < 0.02 and gradient[:, -1].min() > 0.98
+    assert (np.diff(gradient[64]) >= 0).all() and np.ptp(gradient[:, 64]) == 0  # left to right, constant down
+
+    select(page, "undo")
+    wait_for(lambda: page.painted_map() == stroke, what="undo to restore the brush stroke's map")
+    select(page, "redo")
+    wait_for(lambda: page.painted_map() != stroke, what="redo")
+    np.testing.assert_array_equal(painted(page), gradient)
+
+
+def test_a_new_image_of_another_size_is_flagged_and_can_be_rescaled(page, init_png, wide_png):
+    ready_editor(page, init_png)
+    page.drag(0.3, 0.3, 0.6, 0.6)
+    wait_for(lambda: page.painted_map(), what="a painted map")
+    page.upload_init_image(wide_png)
+    warning = wait_for(lambda: page.js(
+        "var w = document.querySelector('#diffdiff_editor_warning'); return w.style.display !== 'none' && w.textContent"),
+        what="the size warning")
+    assert f"{SIZE}x{SIZE}" in warning and f"{SIZE + 64}x{SIZE}" in warning and "rescale" in warning
+    page.js("document.querySelector('#diffdiff_rescale').click()")
+    wait_for(lambda: painted(page).shape == (SIZE, SIZE + 64), what="the map rescaled to the new image")
+    assert page.js("return document.querySelector('#diffdiff_editor_warning').style.display") == "none"
+    page.js("document.querySelector('#diffdiff_clear_painted').click()")
+    wait_for(lambda: page.painted_map() == "", what="clear to drop the painted map")
+
+
+def test_preview_follows_steps_and_strength_and_its_slider_steps_through_the_calls(page, init_png):
+    ready_editor(page, init_png)
+    page.set_number("img2img_steps", 20)
+    page.set_number("img2img_denoising_strength", 1.0)
+    page.js("document.querySelector('#diffdiff_value').value = 128;")
+    page.drag(0.1, 0.5, 0.9, 0.5)
+    first = wait_for(lambda: "model calls" in page.preview_text() and page.preview_text(), timeout=30,
+                     what="a preview")
+    assert page.preview_error() == ""
+    page.set_number("img2img_steps", 10)
+    second = wait_for(lambda: page.preview_text() != first and page.preview_text(), what="the preview to follow steps")
+    page.set_number("img2img_denoising_strength", 0.5)
+    wait_for(lambda: page.preview_text() not in (first, second), what="the preview to follow the strength")
+
+    calls = page.js("return DiffDiff.preview.last.calls")
+    assert calls >= 2
+
+    def held_overlay() -> str:
+        return page.js("return document.querySelector('#diffdiff_preview_calls').toDataURL()")
+
+    captions, pictures = set(), set()
+    for call in (0, calls - 1):
+        page.js("var s = document.querySelector('#diffdiff_preview_step'); s.value = arguments[0];"
+                "s.dispatchEvent(new Event('input', {bubbles: true}));", call)
+        captions.add(page.js("return document.querySelector('#diffdiff_preview_caption').textContent"))
+        pictures.add(held_overlay())
+    assert len(captions) == 2 and len(pictures) == 2, "the slider shows each call's own held/free state"
+    assert f"Model call {calls} of {calls}" in captions.pop() + captions.pop()
+
+
+def test_disabled_the_panel_stays_idle(page, init_png):
+    page.upload_init_image(init_png)
+    page.js("window.__diffdiffCalls = 0; const f = window.fetch; window.fetch = function(u) {"
+            "if (String(u).indexOf('diffdiff') >= 0) window.__diffdiffCalls++; return f.apply(this, arguments); };")
+    page.set_number("img2img_steps", 7)
+    time.sleep(2.5)
+    assert page.js("return window.__diffdiffCalls") == 0
+    assert page.painted_map() == ""
+    assert page.js("return document.querySelector('#diffdiff_editor').style.display") == "none"
+
+
+@pytest.fixture
+def transparent_vae():
+    """Make the transparent VAE the host's own for the UI's Generate button; restore the setting afterwards."""
+    webui = WebUI(webui_url())
+    vae = webui.vae_name()
+    if vae is None:
+        pytest.fail("the Generate test needs the transparent VAE in the host (see the README)")
+    key, value = next(iter(webui.vae_settings(vae).items()))
+    before = webui.get("/sdapi/v1/options").get(key)
+    status, body = webui.request("POST", "/sdapi/v1/options", {key: value, "img2img_color_correction": False})
+    assert status == 200, body
+    yield
+    webui.request("POST", "/sdapi/v1/options", {key: before})
+
+
+def fetch_picture(page: Page, src: str) -> np.ndarray:
+    if src.startswith("data:"):
+        data = base64.b64decode(src.split(",", 1)[1])
+    else:
+        url = src if src.startswith("http") else page.url + "/" + src.lstrip("/")
+        with urllib.request.urlopen(url, timeout=60) as response:
+            data = response.read()
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(np.int16)
+
+
+def test_generate_button_changes_the_painted_region_and_keeps_the_rest_exact(page, init_png, transparent_vae):
+    ready_editor(page, init_png)
+    page.set_number("img2img_steps", 4)
+    page.set_number("img2img_denoising_strength", 1.0)
+    page.js("document.querySelector('#diffdiff_value').value = 255; document.querySelector('#diffdiff_size').value = 40;"
+            "document.querySelector('#diffdiff_hardness').value = 100;")
+    page.drag(0.25, 0.5, 0.75, 0.5)
+    wait_for(lambda: page.painted_map(), what="a painted map")
+    change = painted(page)
+    old = page.js("return Array.from(document.querySelectorAll('#img2img_gallery img')).map(i => i.src)")
+    page.js("document.querySelector('#img2img_generate').click()")
+    src = wait_for(lambda: page.js(
+        "var imgs = Array.from(document.querySelectorAll('#img2img_gallery img'));"
+        "var fresh = imgs.filter(i => i.naturalWidth > 0 && arguments[0].indexOf(i.src) < 0);"
+        "return fresh.length ? fresh[0].src : null", old), timeout=900, interval=2, what="the generated image")
+    out = fetch_picture(page, src)
+    source = np.asarray(block_image(SIZE, SIZE, seed=3)).astype(np.int16)
+    assert out.shape == source.shape
+    keep = change == 0
+    assert keep.sum() > SIZE * SIZE / 3 and (~keep).sum() > 500
+    np.testing.assert_array_equal(out[keep], source[keep])
+    assert np.abs(out[change > 0.9] - source[change > 0.9]).mean() > 10, "the painted region changed"
+    assert console_errors(page.d, page.url) == []
