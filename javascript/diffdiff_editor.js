@@ -13,8 +13,8 @@
     var TOOLS = ["brush", "eraser", "linear", "radial", "fill", "picker"];
     var ACTIONS = ["invert", "clear", "undo", "redo"];
     var LABELS = {
-        brush: "🖌 Brush", eraser: "⌫ Eraser", linear: "▭ Linear", radial: "◎ Radial", fill: "🪣 Fill",
-        picker: "💧 Picker", invert: "◐ Invert", clear: "✕ Clear", undo: "↶ Undo", redo: "↷ Redo",
+        brush: "● Brush", eraser: "○ Eraser", linear: "▭ Linear", radial: "◎ Radial", fill: "▣ Fill",
+        picker: "◈ Picker", invert: "◐ Invert", clear: "✕ Clear", undo: "↶ Undo", redo: "↷ Redo",
     };
     var TITLES = {
         brush: "Brush (B): paint the grey value", eraser: "Eraser (E): paint black (keep)",
@@ -158,7 +158,7 @@
     Editor.prototype.build = function(mount) {
         var self = this;
         this.openButton = el("button", {id: "diffdiff_open_editor", class: "lg secondary gradio-button",
-            type: "button", text: "🖌 Paint the change map over the image"});
+            type: "button", text: "Paint the change map over the image"});
         this.status = el("div", {id: "diffdiff_editor_status", class: "diffdiff-status"});
         this.warning = el("div", {id: "diffdiff_editor_warning", class: "diffdiff-warning", style: "display:none"});
         this.warningText = el("span");

@@ -42,6 +42,44 @@ class PreviewHost(Protocol):
     def crop_region(self, mask: Image.Image, padding: int, width: int, height: int) -> tuple | None: ...
 
 
+class WebUIPreviewHost:
+    """The :class:`PreviewHost` of the A1111-family WebUIs, made from their modules (duck-typed, so it is tested
+    with fakes): ``shared`` (the loaded model), ``sd_samplers`` (create_sampler), ``setup_img2img_steps``,
+    ``masking`` (get_crop_region_v2, expand_crop_region), and optionally ``sd_models`` and ``main_thread``."""
+
+    def __init__(self, shared: Any, sd_samplers: Any, setup_img2img_steps: Any, masking: Any,
+                 sd_models: Any = None, main_thread: Any = None):
+        self.shared = shared
+        self.sd_samplers = sd_samplers
+        self._setup_img2img_steps = setup_img2img_steps
+        self.masking = masking
+        self.sd_models = sd_models
+        self.main_thread = main_thread
+
+    @property
+    def sd_model(self) -> Any:
+        """The loaded model. Forge loads its checkpoint lazily, at the first generation (until then
+        ``shared.sd_model`` is a stand-in without the model's attributes): the preview loads it the same way, on
+        the thread Forge runs generations on, so it never races a generation."""
+        model = self.shared.sd_model
+        reload = getattr(self.sd_models, "forge_model_reload", None)
+        if not hasattr(model, "is_sdxl") and callable(reload):
+            run = getattr(self.main_thread, "run_and_wait_result", None)
+            run(reload) if callable(run) else reload()
+            model = self.shared.sd_model
+        return model
+
+    def create_sampler(self, name: str) -> Any:
+        return self.sd_samplers.create_sampler(name, self.sd_model)
+
+    def setup_img2img_steps(self, p: Any, steps: Any) -> tuple[int, int]:
+        return self._setup_img2img_steps(p, steps)
+
+    def crop_region(self, mask: Image.Image, padding: int, width: int, height: int) -> tuple | None:
+        box = self.masking.get_crop_region_v2(mask, padding)
+        return self.masking.expand_crop_region(box, width, height, mask.width, mask.height) if box else None
+
+
 @dataclass(frozen=True)
 class PreviewRequest:
     """The img2img controls the preview depends on, validated."""
@@ -210,8 +248,8 @@ def foresee(body: Mapping[str, Any], host: PreviewHost) -> dict[str, Any]:
     p.is_hr_pass = False
     p.sampler_noise_scheduler_override = None
     p.extra_generation_params = {}
-    p.sd_model = getattr(host, "sd_model", None)
     try:
+        p.sd_model = getattr(host, "sd_model", None)
         sampler = host.create_sampler(req.sampler_name)
     except Exception as e:  # the host's own "bad sampler name" is an AssertionError
         raise ChangeMapError(f"unknown sampler {req.sampler_name!r}: {e}") from e

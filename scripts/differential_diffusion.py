@@ -12,7 +12,7 @@ Where things happen (see lib_diffdiff.webui_adapter for the host-independent par
 from __future__ import annotations
 
 import gradio as gr
-from modules import images, masking, script_callbacks, scripts, sd_samplers, sd_samplers_common, shared
+from modules import images, masking, script_callbacks, scripts, sd_models, sd_samplers, sd_samplers_common, shared
 from modules.ui_components import InputAccordion
 
 from lib_diffdiff import ChangeMapError, label_fan
@@ -27,7 +27,7 @@ from lib_diffdiff.webui_adapter import (
     preserve_overlay,
     soft_inpaint_padding,
 )
-from lib_diffdiff.webui_preview import foresee
+from lib_diffdiff.webui_preview import WebUIPreviewHost, foresee
 from lib_diffdiff.xyz_axes import add_axes, xyz_overrides
 
 TITLE = "Differential Diffusion"
@@ -213,22 +213,15 @@ def register_xyz_axes():
             return
 
 
-class PreviewHost:
-    """The host pieces the run preview needs (see lib_diffdiff.webui_preview.PreviewHost)."""
-
-    @property
-    def sd_model(self):
-        return shared.sd_model
-
-    def create_sampler(self, name):
-        return sd_samplers.create_sampler(name, shared.sd_model)
-
-    def setup_img2img_steps(self, p, steps):
-        return sd_samplers_common.setup_img2img_steps(p, steps)
-
-    def crop_region(self, mask, padding, width, height):
-        box = masking.get_crop_region_v2(mask, padding)
-        return masking.expand_crop_region(box, width, height, mask.width, mask.height) if box else None
+def preview_host() -> WebUIPreviewHost:
+    """The host pieces the run preview needs; Forge's main thread, where the host has one, loads a lazy model."""
+    try:
+        from modules_forge import main_thread
+    except ImportError:
+        main_thread = None
+    return WebUIPreviewHost(
+        shared, sd_samplers, sd_samplers_common.setup_img2img_steps, masking, sd_models, main_thread
+    )
 
 
 def add_preview_route(_demo, app):
@@ -238,7 +231,7 @@ def add_preview_route(_demo, app):
     @app.post("/diffdiff/v1/preview")
     def preview(body: dict = Body(...)):  # noqa: B008 (FastAPI's way of declaring a JSON body)
         try:
-            return foresee(body, PreviewHost())
+            return foresee(body, preview_host())
         except ChangeMapError as e:
             raise HTTPException(status_code=422, detail=f"Differential Diffusion: {e}") from e
 

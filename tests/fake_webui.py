@@ -68,6 +68,7 @@ def make_modules() -> dict[str, types.ModuleType]:
     callbacks.on_app_started = callbacks.app_started.append
     masking = types.ModuleType("modules.masking")
     samplers = types.ModuleType("modules.sd_samplers")
+    sd_models = types.ModuleType("modules.sd_models")
     common = types.ModuleType("modules.sd_samplers_common")
     common.setup_img2img_steps = setup_img2img_steps
     shared = types.ModuleType("modules.shared")
@@ -86,6 +87,7 @@ def make_modules() -> dict[str, types.ModuleType]:
         ("ui_components", ui_components),
         ("masking", masking),
         ("sd_samplers", samplers),
+        ("sd_models", sd_models),
     ):
         setattr(modules, name, module)
     return {
@@ -98,6 +100,7 @@ def make_modules() -> dict[str, types.ModuleType]:
         "modules.ui_components": ui_components,
         "modules.masking": masking,
         "modules.sd_samplers": samplers,
+        "modules.sd_models": sd_models,
     }
 
 

@@ -229,3 +229,39 @@ def test_soft_inpaint_preview_grades_the_ring():
 def test_bad_requests_name_the_problem(settings, overrides, message):
     with pytest.raises(ChangeMapError, match=message):
         foresee(request(settings, **overrides), Host(euler))
+
+
+def test_the_webui_host_loads_a_lazy_model_on_the_hosts_main_thread_once():
+    from lib_diffdiff.webui_preview import WebUIPreviewHost
+
+    loaded = SimpleNamespace(is_sdxl=False)
+    shared = SimpleNamespace(sd_model=SimpleNamespace(cond_stage_model=None))  # Forge's stand-in before loading
+    calls = []
+
+    def reload():
+        calls.append("reload")
+        shared.sd_model = loaded
+
+    main_thread = SimpleNamespace(run_and_wait_result=lambda fn: (calls.append("main thread"), fn()))
+    sd_samplers = SimpleNamespace(create_sampler=lambda name, model: (name, model))
+    host = WebUIPreviewHost(shared, sd_samplers, setup_img2img_steps, None, SimpleNamespace(forge_model_reload=reload),
+                            main_thread)
+    assert host.create_sampler("Euler") == ("Euler", loaded)
+    assert host.create_sampler("Euler") == ("Euler", loaded)
+    assert calls == ["main thread", "reload"]
+    plain = WebUIPreviewHost(SimpleNamespace(sd_model=loaded), sd_samplers, setup_img2img_steps, None)
+    assert plain.sd_model is loaded  # hosts that load eagerly (A1111) are not asked to reload
+
+
+def test_the_webui_host_crops_with_the_hosts_rule():
+    from lib_diffdiff.webui_preview import WebUIPreviewHost
+
+    masking = SimpleNamespace(
+        get_crop_region_v2=lambda mask, pad: mask.getbbox(),
+        expand_crop_region=lambda box, w, h, iw, ih: ("expanded", box, w, h, iw, ih),
+    )
+    host = WebUIPreviewHost(None, None, setup_img2img_steps, masking)
+    mask = Image.new("L", (40, 30))
+    assert host.crop_region(mask, 4, 64, 64) is None
+    mask.paste(255, (10, 5, 20, 15))
+    assert host.crop_region(mask, 4, 64, 64) == ("expanded", (10, 5, 20, 15), 64, 64, 40, 30)

@@ -93,8 +93,9 @@ class Page:
     def click_tab(self, container_id: str, label: str) -> None:
         from selenium.webdriver.common.by import By
 
+        # the first match in page order is the container's own tab bar (gradio 4 capitalises: "Img2img")
         for button in self.d.find_elements(By.CSS_SELECTOR, f"#{container_id} button"):
-            if button.text.strip() == label:
+            if button.text.strip().lower() == label.lower():
                 button.click()
                 time.sleep(0.4)
                 return

@@ -228,3 +228,28 @@ def test_generate_button_changes_the_painted_region_and_keeps_the_rest_exact(pag
     np.testing.assert_array_equal(out[keep], source[keep])
     assert np.abs(out[change > 0.9] - source[change > 0.9]).mean() > 10, "the painted region changed"
     assert console_errors(page.d, page.url) == []
+
+
+def test_the_editor_starts_from_the_inpaint_mask_drawn_in_the_inpaint_tab(page, init_png):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    page.click_tab("mode_img2img", "Inpaint")
+    page.upload_init_image(init_png, component="img2maskimg")
+    page.enable()
+    # where the host draws: gradio 3's sketch canvas (A1111), or Forge's canvas over its image
+    image = page.js("return document.querySelector('#img2maskimg canvas[key=interface]') || DiffDiff.initImage()")
+    page.js("arguments[0].scrollIntoView({block: 'center'})", image)
+    r = image.rect
+    # a mouse stroke across the middle of the picture, drawn with the host's own inpaint brush
+    chain = ActionChains(page.d).move_to_element_with_offset(image, round(-r["width"] * 0.3), 0).click_and_hold()
+    for k in range(1, 9):
+        chain = chain.move_to_element_with_offset(image, round(-r["width"] * 0.3 + r["width"] * 0.6 * k / 8), 0)
+    chain.release().perform()
+    time.sleep(1)
+    page.open_editor()
+    page.js("document.querySelector('#diffdiff_start_mask').click()")
+    wait_for(lambda: page.painted_map(), what="the mask to become the map")
+    mask = painted(page)
+    assert mask.shape == (SIZE, SIZE)
+    assert mask[SIZE // 2, SIZE // 2] == 1.0, "the stroke's middle is painted"
+    assert mask[:16].max() == 0 and mask[-16:].max() == 0, "far from the stroke nothing is painted"
