@@ -6,6 +6,9 @@
 2. Map preparation for a 4096x4096 map: decoded picture -> float map -> latent map -> schedule -> injector.
    Target: <= 100 ms.
 3. Skipping: model calls of a differential run against plain img2img, for maps whose largest value is m.
+4. The run preview (what POST /diffdiff/v1/preview computes) for a 1024x1024 map sent as a PNG data URL, on a
+   20-step Euler run: plain, with every shaping transform, and inside an inpaint mask with "Only masked".
+   Target: <= 200 ms (the preview updates while the user edits).
 
 Usage: python benchmarks/bench_core.py [--quick]
 """
@@ -164,6 +167,69 @@ def skipping_calls(steps: int = 20) -> list[tuple[float, int, int]]:
     return rows
 
 
+class _PreviewSampler:
+    """A host's k-diffusion sampler, as much as the preview uses: its schedule and its (Euler) loop."""
+
+    def __init__(self):
+        self.model_wrap_cfg = None
+
+    def get_sigmas(self, p, steps):
+        return karras_sigmas(steps).float()
+
+    @staticmethod
+    def func(model, x, sigmas, extra_args=None, callback=None, disable=None):
+        for i in range(len(sigmas) - 1):
+            denoised = model(x, sigmas[i] * x.new_ones(x.shape[0]))
+            x = x + (x - denoised) / sigmas[i] * (sigmas[i + 1] - sigmas[i])
+        return x
+
+
+class _PreviewHost:
+    sd_model = None
+
+    def create_sampler(self, name):
+        return _PreviewSampler()
+
+    def setup_img2img_steps(self, p, steps):
+        return p.steps, img2img_t_enc(p.denoising_strength, p.steps)
+
+    def crop_region(self, mask, padding, width, height):
+        x1, y1, x2, y2 = mask.getbbox()
+        return max(x1 - padding, 0), max(y1 - padding, 0), min(x2 + padding, mask.width), min(y2 + padding, mask.height)
+
+
+def bench_preview() -> dict[str, float]:
+    import base64
+    import io
+
+    from lib_diffdiff.webui_preview import foresee
+
+    def data_url(a: np.ndarray) -> str:
+        buf = io.BytesIO()
+        Image.fromarray(a.astype(np.uint8), "L").save(buf, format="PNG")
+        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+    side = 1024
+    y, x = np.mgrid[0:side, 0:side]
+    radial = np.clip(255 - np.hypot(x - 600, y - 400) / 2, 0, 255)
+    noise = np.random.default_rng(0).integers(0, 30, (side, side))
+    change_map = data_url(np.clip(radial + noise, 0, 255))
+    mask = np.zeros((side, side))
+    mask[300:700, 200:800] = 255
+    base = {"init_width": side, "init_height": side, "width": side, "height": side, "steps": 20,
+            "denoising_strength": 0.8, "sampler_name": "Euler"}
+    shaping = {"equalize": True, "black_point": 0.1, "white_point": 0.9, "gamma": 1.5, "blur": 8.0, "quantize": 6,
+               "range_low": 0.1, "range_high": 0.9}
+    cases = {
+        "map": {**base, "settings": {"map": change_map}},
+        "map + all shaping": {**base, "settings": {"map": change_map, **shaping}},
+        "map in a mask, only masked": {**base, "settings": {"map": change_map}, "mask": data_url(mask),
+                                       "only_masked": True, "padding": 32, "mask_blur": 4},
+    }
+    host = _PreviewHost()
+    return {name: timed(lambda body=body: foresee(body, host), 5) for name, body in cases.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="64x64 latent only, fewer repeats")
@@ -185,6 +251,9 @@ def main() -> int:
     print("\n3. skipping, 20 steps, Euler: model calls for a gradient map whose largest value is m")
     for top, diff, full in skipping_calls():
         print(f"   m = {top:.1f}: {diff} calls vs {full} at full strength, ratio {diff / full:.2f}")
+    print("\n4. run preview of a 1024x1024 map (PNG data URL in, JSON out), 20 steps, Euler")
+    for name, seconds in bench_preview().items():
+        print(f"   {name}: {seconds * 1e3:.0f} ms, {seconds / 0.2:.2f} of the 200 ms target")
     return 0
 
 
