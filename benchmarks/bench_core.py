@@ -216,15 +216,36 @@ def bench_preview() -> dict[str, float]:
     change_map = data_url(np.clip(radial + noise, 0, 255))
     mask = np.zeros((side, side))
     mask[300:700, 200:800] = 255
-    base = {"init_width": side, "init_height": side, "width": side, "height": side, "steps": 20,
-            "denoising_strength": 0.8, "sampler_name": "Euler"}
-    shaping = {"equalize": True, "black_point": 0.1, "white_point": 0.9, "gamma": 1.5, "blur": 8.0, "quantize": 6,
-               "range_low": 0.1, "range_high": 0.9}
+    base = {
+        "init_width": side,
+        "init_height": side,
+        "width": side,
+        "height": side,
+        "steps": 20,
+        "denoising_strength": 0.8,
+        "sampler_name": "Euler",
+    }
+    shaping = {
+        "equalize": True,
+        "black_point": 0.1,
+        "white_point": 0.9,
+        "gamma": 1.5,
+        "blur": 8.0,
+        "quantize": 6,
+        "range_low": 0.1,
+        "range_high": 0.9,
+    }
     cases = {
         "map": {**base, "settings": {"map": change_map}},
         "map + all shaping": {**base, "settings": {"map": change_map, **shaping}},
-        "map in a mask, only masked": {**base, "settings": {"map": change_map}, "mask": data_url(mask),
-                                       "only_masked": True, "padding": 32, "mask_blur": 4},
+        "map in a mask, only masked": {
+            **base,
+            "settings": {"map": change_map},
+            "mask": data_url(mask),
+            "only_masked": True,
+            "padding": 32,
+            "mask_blur": 4,
+        },
     }
     host = _PreviewHost()
     return {name: timed(lambda body=body: foresee(body, host), 5) for name, body in cases.items()}

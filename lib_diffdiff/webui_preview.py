@@ -47,8 +47,15 @@ class WebUIPreviewHost:
     with fakes): ``shared`` (the loaded model), ``sd_samplers`` (create_sampler), ``setup_img2img_steps``,
     ``masking`` (get_crop_region_v2, expand_crop_region), and optionally ``sd_models`` and ``main_thread``."""
 
-    def __init__(self, shared: Any, sd_samplers: Any, setup_img2img_steps: Any, masking: Any,
-                 sd_models: Any = None, main_thread: Any = None):
+    def __init__(
+        self,
+        shared: Any,
+        sd_samplers: Any,
+        setup_img2img_steps: Any,
+        masking: Any,
+        sd_models: Any = None,
+        main_thread: Any = None,
+    ):
         self.shared = shared
         self.sd_samplers = sd_samplers
         self._setup_img2img_steps = setup_img2img_steps
@@ -269,8 +276,6 @@ def foresee(body: Mapping[str, Any], host: PreviewHost) -> dict[str, Any]:
         out["summary"] += " (model calls estimated at one per step: this sampler's loop needs the model)"
     if args.mode == "fan":
         edges = column_bounds(req.width, len(args.fan_strengths))
-        out["fan"] = [
-            {"left": a, "right": b, "strength": s} for a, b, s in zip(edges, edges[1:], args.fan_strengths)
-        ]
+        out["fan"] = [{"left": a, "right": b, "strength": s} for a, b, s in zip(edges, edges[1:], args.fan_strengths)]
     out["never_freed"] = int((preview.free_call == preview.calls).sum())
     return out

@@ -30,7 +30,19 @@ class Component:
 
 def make_gradio() -> types.ModuleType:
     gr = types.ModuleType("gradio")
-    for name in ("HTML", "Radio", "Image", "Textbox", "Slider", "Checkbox", "Group", "Accordion", "Markdown", "Row", "Column"):
+    for name in (
+        "HTML",
+        "Radio",
+        "Image",
+        "Textbox",
+        "Slider",
+        "Checkbox",
+        "Group",
+        "Accordion",
+        "Markdown",
+        "Row",
+        "Column",
+    ):
         setattr(gr, name, type(name, (Component,), {}))
     gr.update = lambda **kwargs: kwargs
     return gr

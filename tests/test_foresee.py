@@ -9,8 +9,18 @@ import base64
 import numpy as np
 import pytest
 import torch
-from sampling_loops import ALPHAS, CHURN_LOOPS, FAMILIES, SIGMA_LOOPS, TinyNet, differential, full_schedule
-from sampling_loops import sample_ddim, sample_euler, start_levels
+from sampling_loops import (
+    ALPHAS,
+    CHURN_LOOPS,
+    FAMILIES,
+    SIGMA_LOOPS,
+    TinyNet,
+    differential,
+    full_schedule,
+    sample_ddim,
+    sample_euler,
+    start_levels,
+)
 
 from lib_diffdiff import img2img_t_enc
 from lib_diffdiff.foresee import preview_run, record_call_levels

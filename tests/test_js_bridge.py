@@ -23,8 +23,9 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is no
 
 def node(script: str, payload) -> object:
     code = f"const D = require({json.dumps(str(CORE))});\nconst input = JSON.parse(require('fs').readFileSync(0));\n"
-    done = subprocess.run(["node", "-e", code + script], input=json.dumps(payload), capture_output=True, text=True,
-                          timeout=60, check=True)
+    done = subprocess.run(
+        ["node", "-e", code + script], input=json.dumps(payload), capture_output=True, text=True, timeout=60, check=True
+    )
     return json.loads(done.stdout)
 
 

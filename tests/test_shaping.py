@@ -130,8 +130,17 @@ def test_impossible_shaping_is_refused_with_a_message(fields, message):
 
 
 def test_shaping_settings_round_trip_through_infotext():
-    args = DiffDiffArgs(enabled=True, equalize=True, black_point=0.1, white_point=0.9, gamma=2.2, blur=4.0,
-                        quantize=5, range_low=0.25, range_high=0.75)
+    args = DiffDiffArgs(
+        enabled=True,
+        equalize=True,
+        black_point=0.1,
+        white_point=0.9,
+        gamma=2.2,
+        blur=4.0,
+        quantize=5,
+        range_low=0.25,
+        range_high=0.75,
+    )
     params = {k: str(v) for k, v in infotext_params(args, "abc 0-1").items()}
     restored = {s.name: ui_value(s.name, params) for s in SETTINGS}
     reparsed = parse_script_args([{k: v for k, v in restored.items() if v is not None}])

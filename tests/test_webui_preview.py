@@ -117,8 +117,16 @@ def run_masks(func, settings: dict, strength: float, steps: int) -> list[np.ndar
     """The held mask at every model call of the adapter's own run (DifferentialSampling around the host sampler)."""
     args = parse_named({"enabled": True, **settings})
     p = SimpleNamespace(
-        init_images=[Image.new("RGB", (64, 64))], width=64, height=64, resize_mode=0, image_mask=None, nmask=None,
-        paste_to=None, init_latent=torch.zeros(1, 4, 8, 8), denoising_strength=strength, steps=steps,
+        init_images=[Image.new("RGB", (64, 64))],
+        width=64,
+        height=64,
+        resize_mode=0,
+        image_mask=None,
+        nmask=None,
+        paste_to=None,
+        init_latent=torch.zeros(1, 4, 8, 8),
+        denoising_strength=strength,
+        steps=steps,
     )
     p.sampler = Sampler(func)
     plan = plan_run(p, args)
@@ -244,8 +252,9 @@ def test_the_webui_host_loads_a_lazy_model_on_the_hosts_main_thread_once():
 
     main_thread = SimpleNamespace(run_and_wait_result=lambda fn: (calls.append("main thread"), fn()))
     sd_samplers = SimpleNamespace(create_sampler=lambda name, model: (name, model))
-    host = WebUIPreviewHost(shared, sd_samplers, setup_img2img_steps, None, SimpleNamespace(forge_model_reload=reload),
-                            main_thread)
+    host = WebUIPreviewHost(
+        shared, sd_samplers, setup_img2img_steps, None, SimpleNamespace(forge_model_reload=reload), main_thread
+    )
     assert host.create_sampler("Euler") == ("Euler", loaded)
     assert host.create_sampler("Euler") == ("Euler", loaded)
     assert calls == ["main thread", "reload"]

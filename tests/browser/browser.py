@@ -29,11 +29,19 @@ def start_chromium(width: int = 1500, height: int = 2400):
 
     binary, driver = find(CHROMIUM_CANDIDATES, "chromium"), find(DRIVER_CANDIDATES, "chromedriver")
     if not binary or not driver:
-        raise RuntimeError("browser tests need Debian's chromium and chromium-driver: apt-get install chromium chromium-driver")
+        raise RuntimeError(
+            "browser tests need Debian's chromium and chromium-driver: apt-get install chromium chromium-driver"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
-                "--disable-gpu", "--force-device-scale-factor=1"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        "--disable-gpu",
+        "--force-device-scale-factor=1",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(driver), options=options)
@@ -69,7 +77,8 @@ JS_SET_NUMBER = """
 const [id, value] = arguments;
 const input = document.querySelector('#' + id + ' input[type=number]') || document.querySelector('#' + id + ' input');
 input.value = value;
-if (typeof updateInput === 'function') updateInput(input); else input.dispatchEvent(new Event('input', {bubbles: true}));
+if (typeof updateInput === 'function') updateInput(input);
+else input.dispatchEvent(new Event('input', {bubbles: true}));
 input.dispatchEvent(new Event('change', {bubbles: true}));
 input.dispatchEvent(new Event('blur', {bubbles: true}));
 """
@@ -84,8 +93,11 @@ class Page:
 
     def load(self) -> None:
         self.d.get(self.url)
-        wait_for(lambda: self.js("return !!document.querySelector('#diffdiff_preview_mount[data-mounted]')"),
-                 timeout=180, what="the page and the extension's panel")
+        wait_for(
+            lambda: self.js("return !!document.querySelector('#diffdiff_preview_mount[data-mounted]')"),
+            timeout=180,
+            what="the page and the extension's panel",
+        )
 
     def js(self, script: str, *args: Any) -> Any:
         return self.d.execute_script(script, *args)
@@ -107,16 +119,22 @@ class Page:
         before = self.js(f"var i = document.querySelector('#{component} img'); return i ? i.src : ''")
         field = self.d.find_element(By.CSS_SELECTOR, f"#{component} input[type=file]")
         field.send_keys(str(path))
-        wait_for(lambda: self.js(
-            f"var i = document.querySelector('#{component} img'); "
-            "return i && i.naturalWidth > 0 && i.complete && i.src !== arguments[0]", before),
-            what="the uploaded image to show")
+        wait_for(
+            lambda: self.js(
+                f"var i = document.querySelector('#{component} img'); "
+                "return i && i.naturalWidth > 0 && i.complete && i.src !== arguments[0]",
+                before,
+            ),
+            what="the uploaded image to show",
+        )
 
     def enable(self) -> None:
         if not self.js("return document.querySelector('#diffdiff_enabled-visible-checkbox').checked"):
             self.js("document.querySelector('#diffdiff_enabled .label-wrap').click()")
-        wait_for(lambda: self.js("return document.querySelector('#diffdiff_enabled-visible-checkbox').checked"),
-                 what="the extension to be enabled")
+        wait_for(
+            lambda: self.js("return document.querySelector('#diffdiff_enabled-visible-checkbox').checked"),
+            what="the extension to be enabled",
+        )
 
     def set_number(self, elem_id: str, value: float) -> None:
         self.js(JS_SET_NUMBER, elem_id, value)
@@ -124,8 +142,10 @@ class Page:
     def open_editor(self) -> None:
         self.js("document.querySelector('#diffdiff_open_editor').scrollIntoView({block: 'center'})")
         self.js("document.querySelector('#diffdiff_open_editor').click()")
-        wait_for(lambda: self.js("return document.querySelector('#diffdiff_editor').style.display !== 'none'"),
-                 what="the editor to open")
+        wait_for(
+            lambda: self.js("return document.querySelector('#diffdiff_editor').style.display !== 'none'"),
+            what="the editor to open",
+        )
         self.js("document.querySelector('#diffdiff_editor_canvas').scrollIntoView({block: 'center'})")
 
     def drag(self, x0: float, y0: float, x1: float, y1: float, steps: int = 8) -> None:
@@ -134,9 +154,12 @@ class Page:
         from selenium.webdriver.common.by import By
 
         canvas = self.d.find_element(By.ID, "diffdiff_editor_canvas")
-        view = self.js("var v = DiffDiff.editor.view, m = DiffDiff.editor.map, c = arguments[0];"
-                       "var r = c.getBoundingClientRect(), k = r.width / c.width;"
-                       "return [v.x * k, v.y * k, v.scale * k, m.width, m.height, r.width, r.height];", canvas)
+        view = self.js(
+            "var v = DiffDiff.editor.view, m = DiffDiff.editor.map, c = arguments[0];"
+            "var r = c.getBoundingClientRect(), k = r.width / c.width;"
+            "return [v.x * k, v.y * k, v.scale * k, m.width, m.height, r.width, r.height];",
+            canvas,
+        )
         vx, vy, scale, mw, mh, cw, ch = view
 
         def offset(fx: float, fy: float) -> tuple[int, int]:  # from the element's centre, as selenium wants

@@ -46,16 +46,23 @@ def main(url: str, out: str) -> None:
         page.set_number("img2img_steps", 20)
         page.set_number("img2img_denoising_strength", 0.8)
         page.open_editor()
-        page.js("document.querySelector('#diffdiff_tool_radial').click();"
-                "document.querySelector('#diffdiff_gradient_from').value = 255;"
-                "document.querySelector('#diffdiff_gradient_to').value = 0;")
+        page.js(
+            "document.querySelector('#diffdiff_tool_radial').click();"
+            "document.querySelector('#diffdiff_gradient_from').value = 255;"
+            "document.querySelector('#diffdiff_gradient_to').value = 0;"
+        )
         page.drag(0.72, 0.28, 0.72, 0.85)
-        page.js("document.querySelector('#diffdiff_tool_brush').click();"
-                "document.querySelector('#diffdiff_value').value = 160; document.querySelector('#diffdiff_size').value = 36;")
+        page.js(
+            "document.querySelector('#diffdiff_tool_brush').click();"
+            "document.querySelector('#diffdiff_value').value = 160;"
+            "document.querySelector('#diffdiff_size').value = 36;"
+        )
         page.drag(0.1, 0.8, 0.45, 0.75)
         wait_for(lambda: "model calls" in page.preview_text(), what="the preview")
-        page.js("var s = document.querySelector('#diffdiff_preview_step'); s.value = Math.floor(s.max / 2);"
-                "s.dispatchEvent(new Event('input', {bubbles: true}));")
+        page.js(
+            "var s = document.querySelector('#diffdiff_preview_step'); s.value = Math.floor(s.max / 2);"
+            "s.dispatchEvent(new Event('input', {bubbles: true}));"
+        )
         time.sleep(0.5)
         panel = driver.find_element("css selector", "#diffdiff_enabled")
         driver.execute_script("arguments[0].scrollIntoView()", panel)

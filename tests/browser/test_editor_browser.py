@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from integration.webui import WebUI, block_image, webui_url
 from PIL import Image
 
 from lib_diffdiff import load_change_map
 
 from .browser import Page, console_errors, start_chromium, wait_for
-
-from integration.webui import WebUI, block_image, webui_url
 
 pytestmark = [
     pytest.mark.browser,
@@ -88,10 +87,14 @@ def test_every_tab_loads_without_console_errors(page):
     page.js("document.querySelector('#diffdiff_shaping .label-wrap').click()")
     time.sleep(2)
     assert console_errors(page.d, page.url) == []
-    ids = page.js("return ['diffdiff_editor', 'diffdiff_editor_canvas', 'diffdiff_preview']"
-                  ".filter(function(i) { return !document.getElementById(i); })")
-    tools = page.js("return ['brush','eraser','linear','radial','fill','invert','clear','undo','redo','picker']"
-                    ".filter(function(t) { return !document.getElementById('diffdiff_tool_' + t); })")
+    ids = page.js(
+        "return ['diffdiff_editor', 'diffdiff_editor_canvas', 'diffdiff_preview']"
+        ".filter(function(i) { return !document.getElementById(i); })"
+    )
+    tools = page.js(
+        "return ['brush','eraser','linear','radial','fill','invert','clear','undo','redo','picker']"
+        ".filter(function(t) { return !document.getElementById('diffdiff_tool_' + t); })"
+    )
     assert ids == [] and tools == []
     assert page.js("return document.querySelector('#diffdiff_editor canvas') !== null")
 
@@ -99,8 +102,10 @@ def test_every_tab_loads_without_console_errors(page):
 def test_brush_and_gradient_drawn_with_the_mouse_become_the_map_and_undo_restores(page, init_png):
     ready_editor(page, init_png)
     select(page, "brush")
-    page.js("document.querySelector('#diffdiff_value').value = 255; document.querySelector('#diffdiff_size').value = 24;"
-            "document.querySelector('#diffdiff_hardness').value = 100;")
+    page.js(
+        "document.querySelector('#diffdiff_value').value = 255; document.querySelector('#diffdiff_size').value = 24;"
+        "document.querySelector('#diffdiff_hardness').value = 100;"
+    )
     page.drag(0.2, 0.5, 0.8, 0.5)
     stroke = wait_for(lambda: page.painted_map(), what="the stroke to reach the map")
     brush = painted(page)
@@ -108,8 +113,10 @@ def test_brush_and_gradient_drawn_with_the_mouse_become_the_map_and_undo_restore
     assert brush[64, 40:88].min() == 1.0 and brush[:20].max() == 0.0 and brush[110:].max() == 0.0
 
     select(page, "linear")
-    page.js("document.querySelector('#diffdiff_gradient_from').value = 0;"
-            "document.querySelector('#diffdiff_gradient_to').value = 255;")
+    page.js(
+        "document.querySelector('#diffdiff_gradient_from').value = 0;"
+        "document.querySelector('#diffdiff_gradient_to').value = 255;"
+    )
     page.drag(0.0, 0.5, 1.0, 0.5)
     wait_for(lambda: page.painted_map() != stroke, what="the gradient to reach the map")
     gradient = painted(page)
@@ -128,9 +135,13 @@ def test_a_new_image_of_another_size_is_flagged_and_can_be_rescaled(page, init_p
     page.drag(0.3, 0.3, 0.6, 0.6)
     wait_for(lambda: page.painted_map(), what="a painted map")
     page.upload_init_image(wide_png)
-    warning = wait_for(lambda: page.js(
-        "var w = document.querySelector('#diffdiff_editor_warning'); return w.style.display !== 'none' && w.textContent"),
-        what="the size warning")
+    warning = wait_for(
+        lambda: page.js(
+            "var w = document.querySelector('#diffdiff_editor_warning');"
+            "return w.style.display !== 'none' && w.textContent"
+        ),
+        what="the size warning",
+    )
     assert f"{SIZE}x{SIZE}" in warning and f"{SIZE + 64}x{SIZE}" in warning and "rescale" in warning
     page.js("document.querySelector('#diffdiff_rescale').click()")
     wait_for(lambda: painted(page).shape == (SIZE, SIZE + 64), what="the map rescaled to the new image")
@@ -145,8 +156,7 @@ def test_preview_follows_steps_and_strength_and_its_slider_steps_through_the_cal
     page.set_number("img2img_denoising_strength", 1.0)
     page.js("document.querySelector('#diffdiff_value').value = 128;")
     page.drag(0.1, 0.5, 0.9, 0.5)
-    first = wait_for(lambda: "model calls" in page.preview_text() and page.preview_text(), timeout=30,
-                     what="a preview")
+    first = wait_for(lambda: "model calls" in page.preview_text() and page.preview_text(), timeout=30, what="a preview")
     assert page.preview_error() == ""
     page.set_number("img2img_steps", 10)
     second = wait_for(lambda: page.preview_text() != first and page.preview_text(), what="the preview to follow steps")
@@ -161,8 +171,11 @@ def test_preview_follows_steps_and_strength_and_its_slider_steps_through_the_cal
 
     captions, pictures = set(), set()
     for call in (0, calls - 1):
-        page.js("var s = document.querySelector('#diffdiff_preview_step'); s.value = arguments[0];"
-                "s.dispatchEvent(new Event('input', {bubbles: true}));", call)
+        page.js(
+            "var s = document.querySelector('#diffdiff_preview_step'); s.value = arguments[0];"
+            "s.dispatchEvent(new Event('input', {bubbles: true}));",
+            call,
+        )
         captions.add(page.js("return document.querySelector('#diffdiff_preview_caption').textContent"))
         pictures.add(held_overlay())
     assert len(captions) == 2 and len(pictures) == 2, "the slider shows each call's own held/free state"
@@ -171,8 +184,10 @@ def test_preview_follows_steps_and_strength_and_its_slider_steps_through_the_cal
 
 def test_disabled_the_panel_stays_idle(page, init_png):
     page.upload_init_image(init_png)
-    page.js("window.__diffdiffCalls = 0; const f = window.fetch; window.fetch = function(u) {"
-            "if (String(u).indexOf('diffdiff') >= 0) window.__diffdiffCalls++; return f.apply(this, arguments); };")
+    page.js(
+        "window.__diffdiffCalls = 0; const f = window.fetch; window.fetch = function(u) {"
+        "if (String(u).indexOf('diffdiff') >= 0) window.__diffdiffCalls++; return f.apply(this, arguments); };"
+    )
     page.set_number("img2img_steps", 7)
     time.sleep(2.5)
     assert page.js("return window.__diffdiffCalls") == 0
@@ -209,17 +224,26 @@ def test_generate_button_changes_the_painted_region_and_keeps_the_rest_exact(pag
     ready_editor(page, init_png)
     page.set_number("img2img_steps", 4)
     page.set_number("img2img_denoising_strength", 1.0)
-    page.js("document.querySelector('#diffdiff_value').value = 255; document.querySelector('#diffdiff_size').value = 40;"
-            "document.querySelector('#diffdiff_hardness').value = 100;")
+    page.js(
+        "document.querySelector('#diffdiff_value').value = 255; document.querySelector('#diffdiff_size').value = 40;"
+        "document.querySelector('#diffdiff_hardness').value = 100;"
+    )
     page.drag(0.25, 0.5, 0.75, 0.5)
     wait_for(lambda: page.painted_map(), what="a painted map")
     change = painted(page)
     old = page.js("return Array.from(document.querySelectorAll('#img2img_gallery img')).map(i => i.src)")
     page.js("document.querySelector('#img2img_generate').click()")
-    src = wait_for(lambda: page.js(
-        "var imgs = Array.from(document.querySelectorAll('#img2img_gallery img'));"
-        "var fresh = imgs.filter(i => i.naturalWidth > 0 && arguments[0].indexOf(i.src) < 0);"
-        "return fresh.length ? fresh[0].src : null", old), timeout=900, interval=2, what="the generated image")
+    src = wait_for(
+        lambda: page.js(
+            "var imgs = Array.from(document.querySelectorAll('#img2img_gallery img'));"
+            "var fresh = imgs.filter(i => i.naturalWidth > 0 && arguments[0].indexOf(i.src) < 0);"
+            "return fresh.length ? fresh[0].src : null",
+            old,
+        ),
+        timeout=900,
+        interval=2,
+        what="the generated image",
+    )
     out = fetch_picture(page, src)
     source = np.asarray(block_image(SIZE, SIZE, seed=3)).astype(np.int16)
     assert out.shape == source.shape

@@ -46,8 +46,17 @@ def columns_map() -> np.ndarray:
 
 
 def preview_body(settings: dict, **overrides) -> dict:
-    body = {"settings": settings, "init_width": W, "init_height": H, "width": W, "height": H, "steps": 8,
-            "denoising_strength": 1.0, "sampler_name": "Euler", "scheduler": "Automatic"}
+    body = {
+        "settings": settings,
+        "init_width": W,
+        "init_height": H,
+        "width": W,
+        "height": H,
+        "steps": 8,
+        "denoising_strength": 1.0,
+        "sampler_name": "Euler",
+        "scheduler": "Automatic",
+    }
     body.update(overrides)
     return body
 
@@ -60,8 +69,9 @@ def free_calls(out: dict) -> np.ndarray:
 def test_the_preview_answers_for_every_sampler_the_host_lists(webui):
     failures = []
     for sampler in [s["name"] for s in webui.get("/sdapi/v1/samplers")]:
-        status, out = webui.request("POST", PREVIEW, preview_body({"map": grey_url(columns_map())},
-                                                                   sampler_name=sampler))
+        status, out = webui.request(
+            "POST", PREVIEW, preview_body({"map": grey_url(columns_map())}, sampler_name=sampler)
+        )
         if status != 200 or not out["calls"] or len(np.unique(free_calls(out))) < 3:
             failures.append(f"{sampler}: {status} {str(out)[:200]}")
     assert not failures, "\n".join(failures)
@@ -75,9 +85,18 @@ def test_never_freed_pixels_of_the_preview_are_exactly_the_pixels_a_real_run_kee
     assert status == 200, out
     never = free_calls(out) == out["calls"]
     image = block_image(W, H, seed=5)
-    status, response = webui.request("POST", "/sdapi/v1/img2img", payload(
-        image, vae, {"enabled": True, "map": b64(Image.fromarray(m, "L")), "preserve": False},
-        sampler_name=sampler, steps=8, denoising_strength=1.0))
+    status, response = webui.request(
+        "POST",
+        "/sdapi/v1/img2img",
+        payload(
+            image,
+            vae,
+            {"enabled": True, "map": b64(Image.fromarray(m, "L")), "preserve": False},
+            sampler_name=sampler,
+            steps=8,
+            denoising_strength=1.0,
+        ),
+    )
     assert status == 200, response
     result, source = decode(response["images"][0]), np.asarray(image).astype(np.int16)
     exact = (result == source).all(axis=2).reshape(H // 8, 8, W // 8, 8).all(axis=(1, 3))
@@ -109,8 +128,9 @@ def test_shaping_sent_through_the_api_changes_which_pixels_are_kept(webui, vae):
 
     def kept_columns(**shaping) -> np.ndarray:
         args = {"enabled": True, "map": b64(Image.fromarray(ramp, "L")), **shaping}
-        status, response = webui.request("POST", "/sdapi/v1/img2img",
-                                         payload(image, vae, args, steps=6, denoising_strength=1.0))
+        status, response = webui.request(
+            "POST", "/sdapi/v1/img2img", payload(image, vae, args, steps=6, denoising_strength=1.0)
+        )
         assert status == 200, response
         out = decode(response["images"][0])
         return (out == source).all(axis=2).all(axis=0).reshape(8, 8).all(axis=1)
