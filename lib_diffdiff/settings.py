@@ -201,14 +201,15 @@ class DiffDiffArgs:
     fan_strengths: tuple[float, ...] = field(default=DEFAULT_FAN)
     fan_labels: bool = True
     preserve: bool = True
-    equalize: bool = False
-    black_point: float = 0.0
-    white_point: float = 1.0
-    gamma: float = 1.0
-    blur: float = 0.0
-    quantize: int = 0
-    range_low: float = 0.0
-    range_high: float = 1.0
+    # map shaping: the defaults are MapShape's, the identity
+    equalize: bool = MapShape.equalize
+    black_point: float = MapShape.black_point
+    white_point: float = MapShape.white_point
+    gamma: float = MapShape.gamma
+    blur: float = MapShape.blur
+    quantize: int = MapShape.quantize
+    range_low: float = MapShape.range_low
+    range_high: float = MapShape.range_high
 
     def shape(self) -> MapShape:
         """The map-shaping transforms of these settings (identity at the defaults)."""

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .webui import URL_VARIABLE, WebUI, b64, block_image, decode, payload, webui_url
+from .webui import URL_VARIABLE, b64, block_image, decode, payload, webui_url
 
 pytestmark = [
     pytest.mark.integration,
@@ -20,19 +20,6 @@ pytestmark = [
 
 W = H = 64
 PREVIEW = "/diffdiff/v1/preview"
-
-
-@pytest.fixture(scope="module")
-def webui():
-    return WebUI(webui_url())
-
-
-@pytest.fixture(scope="module")
-def vae(webui):
-    name = webui.vae_name()
-    if name is None:
-        pytest.skip("the WebUI has no transparent VAE (shared/tools/make_transparent_vae.py) for pixel-exact checks")
-    return webui.vae_settings(name)
 
 
 def grey_url(values: np.ndarray) -> str:

@@ -20,7 +20,7 @@ from PIL import Image
 from lib_diffdiff import column_bounds
 from lib_diffdiff.settings import SETTINGS
 
-from .webui import SCRIPT, URL_VARIABLE, WebUI, b64, block_image, decode, payload, webui_url
+from .webui import SCRIPT, URL_VARIABLE, b64, block_image, decode, payload, webui_url
 
 pytestmark = [
     pytest.mark.integration,
@@ -28,20 +28,6 @@ pytestmark = [
 ]
 
 W = H = 64
-
-
-@pytest.fixture(scope="module")
-def webui():
-    return WebUI(webui_url())
-
-
-@pytest.fixture(scope="module")
-def vae(webui):
-    """The override_settings selecting the transparent VAE on this host."""
-    name = webui.vae_name()
-    if name is None:
-        pytest.skip("the WebUI has no transparent VAE (shared/tools/make_transparent_vae.py) for pixel-exact checks")
-    return webui.vae_settings(name)
 
 
 @pytest.fixture(scope="module")
