@@ -283,6 +283,18 @@
         this.fit();
         this.changed();
     };
+    /** A map was uploaded in the panel: from now on it is the map (a painted one would silently override it). */
+    Editor.prototype.uploaded = function(src) {
+        if (src === this.lastUpload) return;
+        var first = this.lastUpload === undefined;
+        this.lastUpload = src;
+        if (first && !this.map) return;
+        if (this.map) this.history.record(this.map);
+        this.map = null;
+        this.close();
+        this.changed();
+        this.status.textContent = "A new map was uploaded and is used now; open the editor to paint over it.";
+    };
     Editor.prototype.dropPainted = function() {
         if (this.map) this.history.record(this.map);
         this.map = null;
@@ -307,7 +319,7 @@
         this.root.style.display = "";
         this.openButton.style.display = "none";
         this.fit();
-        this.canvas.focus();
+        this.canvas.focus({preventScroll: true});
     };
     Editor.prototype.close = function() {
         this.root.style.display = "none";
@@ -430,7 +442,7 @@
         var self = this, canvas = this.canvas, drag = null;
         canvas.addEventListener("pointerdown", function(ev) {
             if (!self.map) return;
-            canvas.focus();
+            canvas.focus({preventScroll: true});
             canvas.setPointerCapture(ev.pointerId);
             var p = self.imagePoint(ev);
             if (ev.button === 1 || (ev.button === 0 && self.spaceDown)) {
@@ -512,9 +524,12 @@
         if (!target || target.getAttribute("data-mounted")) return;
         target.setAttribute("data-mounted", "1");
         DiffDiff.editor = new Editor(target);
-        // a new init image: check the painted map's size against it
+        // a new init image: check the painted map's size against it; a newly uploaded map replaces a painted one
         app().addEventListener("load", function(ev) {
-            if (ev.target && ev.target.tagName === "IMG" && DiffDiff.editor) DiffDiff.editor.updateStatus();
+            var target = ev.target;
+            if (!target || target.tagName !== "IMG" || !DiffDiff.editor) return;
+            if (target.closest && target.closest("#diffdiff_map")) DiffDiff.editor.uploaded(target.src);
+            DiffDiff.editor.updateStatus();
         }, true);
     }
     DiffDiff.mountEditor = mount;

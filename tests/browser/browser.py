@@ -147,6 +147,18 @@ class Page:
             what="the editor to open",
         )
         self.js("document.querySelector('#diffdiff_editor_canvas').scrollIntoView({block: 'center'})")
+        self.settle()
+
+    def settle(self) -> None:
+        """Wait until the page stops scrolling (gradio's smooth scrolling moves elements under the pointer)."""
+        last = [None]
+
+        def still() -> bool:
+            now = self.js("return [window.scrollX, window.scrollY]")
+            done, last[0] = now == last[0], now
+            return done
+
+        wait_for(still, interval=0.15, what="the page to stop scrolling")
 
     def drag(self, x0: float, y0: float, x1: float, y1: float, steps: int = 8) -> None:
         """A mouse drag on the editor's canvas between two points given as fractions of the image."""
@@ -154,6 +166,7 @@ class Page:
         from selenium.webdriver.common.by import By
 
         canvas = self.d.find_element(By.ID, "diffdiff_editor_canvas")
+        self.settle()
         view = self.js(
             "var v = DiffDiff.editor.view, m = DiffDiff.editor.map, c = arguments[0];"
             "var r = c.getBoundingClientRect(), k = r.width / c.width;"

@@ -277,3 +277,38 @@ def test_the_editor_starts_from_the_inpaint_mask_drawn_in_the_inpaint_tab(page, 
     assert mask.shape == (SIZE, SIZE)
     assert mask[SIZE // 2, SIZE // 2] == 1.0, "the stroke's middle is painted"
     assert mask[:16].max() == 0 and mask[-16:].max() == 0, "far from the stroke nothing is painted"
+
+
+def test_editor_keys_stay_in_the_editor_and_the_webuis_own_keys_pass_through(page, init_png):
+    from selenium.webdriver.common.keys import Keys
+
+    ready_editor(page, init_png)
+    page.js(
+        "window.__keys = []; document.body.addEventListener('keydown', function(e) {"
+        "window.__keys.push((e.ctrlKey ? 'Ctrl+' : '') + (e.altKey ? 'Alt+' : '') + e.key); });"
+    )
+    canvas = page.d.find_element("id", "diffdiff_editor_canvas")
+    canvas.click()
+    select(page, "brush")
+    canvas.send_keys("g")  # the editor's: switches to the linear gradient, and goes no further
+    assert page.js("return DiffDiff.editor.tool") == "linear"
+    canvas.send_keys(Keys.ESCAPE)
+    canvas.send_keys(Keys.ALT, Keys.ENTER)
+    keys = page.js("return window.__keys")
+    assert "Escape" in keys and "Alt+Enter" in keys and "g" not in keys, f"the WebUI's keys reach the page: {keys}"
+    keys_before = page.js("return window.__keys.length")
+    canvas.send_keys("e")
+    assert page.js("return DiffDiff.editor.tool") == "eraser" and page.js("return window.__keys.length") == keys_before
+
+
+def test_a_map_uploaded_after_painting_replaces_the_painted_one(page, init_png, tmp_path):
+    ready_editor(page, init_png)
+    page.drag(0.3, 0.5, 0.7, 0.5)
+    wait_for(lambda: page.painted_map(), what="a painted map")
+    upload = tmp_path / "map.png"
+    Image.fromarray(np.full((SIZE, SIZE), 200, np.uint8), "L").save(upload)
+    page.d.find_element("css selector", "#diffdiff_map input[type=file]").send_keys(str(upload))
+    wait_for(lambda: page.painted_map() == "", what="the upload to replace the painted map")
+    assert "uploaded" in page.js("return document.querySelector('#diffdiff_editor_status').textContent")
+    page.open_editor()  # now starts from the uploaded map
+    assert page.js("return DiffDiff.editor.map.pick(5, 5)") == 200
