@@ -38,7 +38,7 @@ from lib_diffdiff import (  # noqa: E402
     resize_to,
     to_latent,
 )
-from lib_diffdiff.noise_schedules import karras_sigmas  # noqa: E402
+from lib_diffdiff.core.noise_schedules import karras_sigmas  # noqa: E402
 
 
 class UNetSizedStack(torch.nn.Module):
@@ -202,7 +202,7 @@ def bench_preview() -> dict[str, float]:
     import base64
     import io
 
-    from lib_diffdiff.webui_preview import foresee
+    from lib_diffdiff.webui.foresee import foresee
 
     def data_url(a: np.ndarray) -> str:
         buf = io.BytesIO()

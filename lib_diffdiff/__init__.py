@@ -12,14 +12,9 @@ Pure torch/numpy/pillow; imports nothing of a WebUI. The path of one generation:
     latent = injector.finish(latent)
 """
 
-from .errors import ChangeMapError
-from .fan import check_strengths, column_bounds, fan_map, fan_strengths, label_fan, parse_strengths
-from .injection import DifferentialInjector, held_at
-from .map_input import load_change_map
-from .map_transforms import ResizeMode, contrast, crop, gamma, gaussian_blur, invert, remap, resize_to, to_latent
-from .metrics import biased_measurement, cam, dam, dssim_map, edit_strength_map
-from .noise_spaces import FlowSpace, NoiseSpace, SigmaSpace, VPTimesteps
-from .schedule import (
+from .core.injection import DifferentialInjector, held_at
+from .core.noise_spaces import FlowSpace, NoiseSpace, SigmaSpace, VPTimesteps
+from .core.schedule import (
     NEVER,
     PixelSchedule,
     img2img_t_enc,
@@ -28,6 +23,11 @@ from .schedule import (
     plan_schedule,
     timestep_start_levels,
 )
+from .errors import ChangeMapError
+from .maps.reading import load_change_map
+from .maps.transforms import ResizeMode, contrast, crop, gamma, gaussian_blur, invert, remap, resize_to, to_latent
+from .tools.fan import check_strengths, column_bounds, fan_map, fan_strengths, label_fan, parse_strengths
+from .tools.metrics import biased_measurement, cam, dam, dssim_map, edit_strength_map
 
 __version__ = "0.1.0"
 

@@ -1,6 +1,6 @@
 """Differential Diffusion in the WebUI's img2img tabs: thin glue between the WebUI and lib_diffdiff.
 
-Where things happen (see lib_diffdiff.webui_adapter for the host-independent part):
+Where things happen (see lib_diffdiff.webui.adapter for the host-independent part):
 - ``process``: read the arguments (UI, API dict or API positional, X/Y/Z overrides); set up soft inpainting; wrap this
   generation's ``p.init``. Errors found here or there are raised from ``p.init``, the one place where an exception
   reaches the user (Script hooks are wrapped in a try/except that only logs), so a bad input fails the generation
@@ -16,19 +16,19 @@ from modules import images, masking, script_callbacks, scripts, sd_models, sd_sa
 from modules.ui_components import InputAccordion
 
 from lib_diffdiff import ChangeMapError, label_fan
-from lib_diffdiff.alignment import keep_mask
-from lib_diffdiff.infotext import MODE_DEPENDENT, SHAPING, infotext_params, relevant, ui_value
-from lib_diffdiff.script_args import named_args, parse_named
-from lib_diffdiff.settings import DEFAULT_FAN, MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
-from lib_diffdiff.webui_adapter import (
+from lib_diffdiff.maps.alignment import keep_mask
+from lib_diffdiff.webui.adapter import (
     DifferentialSampling,
     crop_box,
     plan_run,
     preserve_overlay,
     soft_inpaint_padding,
 )
-from lib_diffdiff.webui_preview import WebUIPreviewHost, foresee
-from lib_diffdiff.xyz_axes import add_axes, xyz_overrides
+from lib_diffdiff.webui.foresee import WebUIPreviewHost, foresee
+from lib_diffdiff.webui.infotext import MODE_DEPENDENT, SHAPING, infotext_params, relevant, ui_value
+from lib_diffdiff.webui.script_args import named_args, parse_named
+from lib_diffdiff.webui.settings import DEFAULT_FAN, MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
+from lib_diffdiff.webui.xyz_axes import add_axes, xyz_overrides
 
 TITLE = "Differential Diffusion"
 

@@ -24,7 +24,7 @@ from lib_diffdiff import (
     plan_schedule,
     timestep_start_levels,
 )
-from lib_diffdiff.noise_schedules import a1111_timesteps, karras_sigmas, sd_alphas_cumprod
+from lib_diffdiff.core.noise_schedules import a1111_timesteps, karras_sigmas, sd_alphas_cumprod
 
 Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from lib_diffdiff import load_change_map
-from lib_diffdiff.preview import HELD_COLOUR, step_views
+from lib_diffdiff.tools.preview import HELD_COLOUR, step_views
 
 ROOT = Path(__file__).resolve().parents[1]
 

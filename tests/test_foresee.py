@@ -23,7 +23,7 @@ from sampling_loops import (
 )
 
 from lib_diffdiff import img2img_t_enc
-from lib_diffdiff.foresee import preview_run, record_call_levels
+from lib_diffdiff.tools.foresee import preview_run, record_call_levels
 
 STEPS = 10
 H, W = 10, 12

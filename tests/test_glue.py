@@ -16,12 +16,12 @@ from fake_webui import load_script, setup_img2img_steps
 from PIL import Image
 
 from lib_diffdiff import ChangeMapError
-from lib_diffdiff.infotext import infotext_params, ui_value
-from lib_diffdiff.noise_schedules import karras_sigmas
-from lib_diffdiff.script_args import parse_script_args
-from lib_diffdiff.settings import MODES, SETTINGS, DiffDiffArgs
-from lib_diffdiff.webui_adapter import DifferentialSampling, plan_run
-from lib_diffdiff.xyz_axes import add_axes, axis_label, xyz_overrides
+from lib_diffdiff.core.noise_schedules import karras_sigmas
+from lib_diffdiff.webui.adapter import DifferentialSampling, plan_run
+from lib_diffdiff.webui.infotext import infotext_params, ui_value
+from lib_diffdiff.webui.script_args import parse_script_args
+from lib_diffdiff.webui.settings import MODES, SETTINGS, DiffDiffArgs
+from lib_diffdiff.webui.xyz_axes import add_axes, axis_label, xyz_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 

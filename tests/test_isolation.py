@@ -31,9 +31,9 @@ class Block:
             raise ImportError('blocked: ' + name)
 sys.meta_path.insert(0, Block())
 import lib_diffdiff
-for m in pkgutil.iter_modules(lib_diffdiff.__path__):
-    if m.name != '__main__':
-        importlib.import_module('lib_diffdiff.' + m.name)
+for m in pkgutil.walk_packages(lib_diffdiff.__path__, 'lib_diffdiff.'):
+    if not m.name.endswith('__main__'):
+        importlib.import_module(m.name)
 print('ok')
 """
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

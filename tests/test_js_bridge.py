@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lib_diffdiff.foresee import preview_run
-from lib_diffdiff.map_input import load_change_map
-from lib_diffdiff.noise_schedules import karras_sigmas
-from lib_diffdiff.schedule import kdiffusion_start_levels
+from lib_diffdiff.core.noise_schedules import karras_sigmas
+from lib_diffdiff.core.schedule import kdiffusion_start_levels
+from lib_diffdiff.maps.reading import load_change_map
+from lib_diffdiff.tools.foresee import preview_run
 
 CORE = Path(__file__).resolve().parents[1] / "javascript" / "diffdiff_core.js"
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")

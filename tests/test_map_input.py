@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from lib_diffdiff import ChangeMapError, load_change_map
-from lib_diffdiff.map_input import MAX_SIDE
+from lib_diffdiff.maps.reading import MAX_SIDE
 
 LEVELS = np.array([[0, 51, 128], [200, 254, 255]], dtype=np.uint8)
 EXPECTED = (LEVELS / 255.0).astype(np.float32)

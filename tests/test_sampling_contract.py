@@ -134,8 +134,8 @@ def test_skipping_makes_as_many_calls_as_img2img_at_the_largest_strength(net, la
 def test_level_rising_again_never_holds_a_freed_pixel(latents):
     """Restart-style sampling: the level goes down, back up, and down again."""
     from lib_diffdiff import DifferentialInjector, SigmaSpace, plan_schedule
-    from lib_diffdiff.noise_schedules import karras_sigmas
-    from lib_diffdiff.schedule import kdiffusion_start_levels
+    from lib_diffdiff.core.noise_schedules import karras_sigmas
+    from lib_diffdiff.core.schedule import kdiffusion_start_levels
 
     x0, noise = latents
     sigmas = karras_sigmas(STEPS)
@@ -171,7 +171,7 @@ def test_churn_samplers_with_a_constant_map_are_img2img(net, latents, family, le
 
 
 def img2img_levels_start(v: float) -> float:
-    from lib_diffdiff.noise_schedules import karras_sigmas
+    from lib_diffdiff.core.noise_schedules import karras_sigmas
 
     return float(karras_sigmas(STEPS)[STEPS - img2img_t_enc(v, STEPS) - 1])
 

@@ -22,7 +22,7 @@ from lib_diffdiff import (
     timestep_start_levels,
     to_latent,
 )
-from lib_diffdiff.noise_schedules import a1111_timesteps, karras_sigmas, sd_alphas_cumprod
+from lib_diffdiff.core.noise_schedules import a1111_timesteps, karras_sigmas, sd_alphas_cumprod
 
 
 def webui_t_enc(strength: float, steps: int) -> int:

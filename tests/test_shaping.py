@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from lib_diffdiff import ChangeMapError
-from lib_diffdiff.infotext import infotext_params, ui_value
-from lib_diffdiff.map_transforms import MapShape, equalize, levels, quantize
-from lib_diffdiff.script_args import parse_script_args
-from lib_diffdiff.settings import SETTINGS, DiffDiffArgs
-from lib_diffdiff.webui_adapter import plan_run
+from lib_diffdiff.maps.transforms import MapShape, equalize, levels, quantize
+from lib_diffdiff.webui.adapter import plan_run
+from lib_diffdiff.webui.infotext import infotext_params, ui_value
+from lib_diffdiff.webui.script_args import parse_script_args
+from lib_diffdiff.webui.settings import SETTINGS, DiffDiffArgs
 
 maps = arrays(np.float32, st.tuples(st.integers(1, 24), st.integers(1, 24)), elements=st.floats(0, 1, width=32))
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from lib_diffdiff import ChangeMapError, contrast, crop, gamma, gaussian_blur, invert, remap, resize_to, to_latent
-from lib_diffdiff.map_transforms import ResizeMode, snap_to_levels
+from lib_diffdiff.maps.transforms import ResizeMode, snap_to_levels
 
 unit = st.floats(0.0, 1.0, allow_nan=False, width=32)
 maps = arrays(np.float32, st.tuples(st.integers(1, 24), st.integers(1, 24)), elements=unit)

@@ -1,4 +1,4 @@
-"""The WebUI run preview (lib_diffdiff.webui_preview) against a fake host whose sampler runs a real loop: the
+"""The WebUI run preview (lib_diffdiff.webui.foresee) against a fake host whose sampler runs a real loop: the
 preview's held/free masks equal those of the adapter's own run of the same settings at every model call, for one-
 and two-call-per-step samplers; bad requests are refused with a message."""
 
@@ -15,11 +15,11 @@ from fake_webui import setup_img2img_steps
 from PIL import Image
 
 from lib_diffdiff import ChangeMapError
-from lib_diffdiff.map_transforms import MapShape, to_latent
-from lib_diffdiff.noise_schedules import karras_sigmas
-from lib_diffdiff.script_args import parse_named
-from lib_diffdiff.webui_adapter import DifferentialSampling, plan_run
-from lib_diffdiff.webui_preview import foresee
+from lib_diffdiff.core.noise_schedules import karras_sigmas
+from lib_diffdiff.maps.transforms import MapShape, to_latent
+from lib_diffdiff.webui.adapter import DifferentialSampling, plan_run
+from lib_diffdiff.webui.foresee import foresee
+from lib_diffdiff.webui.script_args import parse_named
 
 
 def euler(model, x, sigmas, extra_args=None, callback=None, disable=None):
@@ -240,7 +240,7 @@ def test_bad_requests_name_the_problem(settings, overrides, message):
 
 
 def test_the_webui_host_loads_a_lazy_model_on_the_hosts_main_thread_once():
-    from lib_diffdiff.webui_preview import WebUIPreviewHost
+    from lib_diffdiff.webui.foresee import WebUIPreviewHost
 
     loaded = SimpleNamespace(is_sdxl=False)
     shared = SimpleNamespace(sd_model=SimpleNamespace(cond_stage_model=None))  # Forge's stand-in before loading
@@ -263,7 +263,7 @@ def test_the_webui_host_loads_a_lazy_model_on_the_hosts_main_thread_once():
 
 
 def test_the_webui_host_crops_with_the_hosts_rule():
-    from lib_diffdiff.webui_preview import WebUIPreviewHost
+    from lib_diffdiff.webui.foresee import WebUIPreviewHost
 
     masking = SimpleNamespace(
         get_crop_region_v2=lambda mask, pad: mask.getbbox(),

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from lib_diffdiff import column_bounds
-from lib_diffdiff.settings import SETTINGS
+from lib_diffdiff.webui.settings import SETTINGS
 
 from .webui import SCRIPT, URL_VARIABLE, b64, block_image, decode, payload, webui_url
 
@@ -368,7 +368,7 @@ def xyz_script_args(arg_info: list, x_type: int, x_values: str, **by_label) -> l
 
 
 def test_png_info_gives_back_the_settings(webui, vae, image):
-    from lib_diffdiff.infotext import ui_value
+    from lib_diffdiff.webui.infotext import ui_value
 
     body = payload(
         image, vae, {"enabled": True, "map": grey(half_map()), "invert": True, "multiplier": 1.5, "preserve": False}

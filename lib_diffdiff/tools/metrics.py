@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import ChangeMapError
+from ..errors import ChangeMapError
 
 DistanceFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .map_transforms import MapShape
+from ..maps.transforms import MapShape
 
 MODES = {"map": "Change map", "soft inpaint": "Soft inpaint", "fan": "Strength fan"}
 """API value -> UI label of each mode."""

@@ -8,16 +8,16 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .drawing import font
-from .injection import held_at
-from .noise_schedules import a1111_timesteps, exponential_sigmas, karras_sigmas
-from .schedule import (
+from ..core.injection import held_at
+from ..core.noise_schedules import a1111_timesteps, exponential_sigmas, karras_sigmas
+from ..core.schedule import (
     img2img_t_enc,
     kdiffusion_start_levels,
     pixel_strengths,
     plan_schedule,
     timestep_start_levels,
 )
+from .drawing import font
 
 SCHEDULES = ("karras", "exponential", "ddim")
 HELD_COLOUR = np.array([40, 70, 160], dtype=np.float32)

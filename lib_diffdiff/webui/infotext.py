@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .fan import parse_strengths
-from .map_transforms import MapShape
+from ..maps.transforms import MapShape
+from ..tools.fan import parse_strengths
 from .settings import MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
 
 

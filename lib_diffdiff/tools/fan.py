@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..errors import ChangeMapError
 from .drawing import centred_text, font
-from .errors import ChangeMapError
 
 MAX_COLUMNS = 64
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ChangeMapError
-from .map_transforms import ResizeMode, crop, gaussian_blur, resize_to
+from ..errors import ChangeMapError
+from .transforms import ResizeMode, crop, gaussian_blur, resize_to
 
 ASPECT_TOLERANCE = 0.01
 

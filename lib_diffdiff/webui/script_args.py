@@ -8,8 +8,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import ChangeMapError
-from .fan import check_strengths, parse_strengths
+from ..errors import ChangeMapError
+from ..tools.fan import check_strengths, parse_strengths
 from .settings import MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
 
 _LABEL_TO_MODE = {label.lower(): mode for mode, label in MODES.items()}

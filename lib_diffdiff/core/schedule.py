@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import ChangeMapError
+from ..errors import ChangeMapError
 
 NEVER = -math.inf
 """Free level of a pixel that is never freed (strength 0, or a strength at which img2img makes no model call)."""

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import ChangeMapError
+from ..errors import ChangeMapError
 
 LEVELS = 65535
 """Maps are snapped to multiples of 1/65535 before a step is chosen. The 8-bit levels k/255 are on this grid

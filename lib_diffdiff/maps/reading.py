@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ChangeMapError
+from ..errors import ChangeMapError
 
 MAX_SIDE = 16384
 """Largest width or height accepted: larger is no image a WebUI generates, and decoding it could exhaust memory."""

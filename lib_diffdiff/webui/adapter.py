@@ -17,15 +17,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .alignment import fit_to_image, soft_inpaint_map, to_processing_frame
-from .errors import ChangeMapError
-from .fan import fan_map
+from ..core.injection import DifferentialInjector
+from ..core.noise_spaces import FlowSpace, NoiseSpace, SigmaSpace, VPTimesteps
+from ..core.schedule import kdiffusion_start_levels, pixel_strengths, plan_schedule, timestep_start_levels
+from ..errors import ChangeMapError
+from ..maps.alignment import fit_to_image, soft_inpaint_map, to_processing_frame
+from ..maps.reading import load_change_map
+from ..maps.transforms import invert, to_latent
+from ..tools.fan import fan_map
 from .infotext import map_summary
-from .injection import DifferentialInjector
-from .map_input import load_change_map
-from .map_transforms import invert, to_latent
-from .noise_spaces import FlowSpace, NoiseSpace, SigmaSpace, VPTimesteps
-from .schedule import kdiffusion_start_levels, pixel_strengths, plan_schedule, timestep_start_levels
 from .settings import DiffDiffArgs
 
 SetupSteps = Callable[[Any, Any], tuple]

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import ChangeMapError
+from ..errors import ChangeMapError
+from ..maps.reading import load_change_map
+from ..maps.transforms import invert
 from .fan import fan_map, fan_strengths, parse_strengths
-from .map_input import load_change_map
-from .map_transforms import invert
 from .metrics import cam, dam, edit_strength_map
 from .preview import SCHEDULES, render_preview
 

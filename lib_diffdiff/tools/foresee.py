@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .injection import DifferentialInjector, level_of
-from .noise_spaces import SigmaSpace
-from .schedule import img2img_t_enc, pixel_strengths, plan_schedule
+from ..core.injection import DifferentialInjector, level_of
+from ..core.noise_spaces import SigmaSpace
+from ..core.schedule import img2img_t_enc, pixel_strengths, plan_schedule
 
 
 class _LevelRecorder:

@@ -20,13 +20,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import ChangeMapError
-from .fan import column_bounds
-from .foresee import RunPreview, preview_run, record_call_levels
-from .map_input import load_change_map
-from .map_transforms import gaussian_blur, resize_to
+from ..errors import ChangeMapError
+from ..maps.reading import load_change_map
+from ..maps.transforms import gaussian_blur, resize_to
+from ..tools.fan import column_bounds
+from ..tools.foresee import RunPreview, preview_run, record_call_levels
+from .adapter import plan_run, sampler_levels, soft_inpaint_padding
 from .script_args import parse_named
-from .webui_adapter import plan_run, sampler_levels, soft_inpaint_padding
 
 LATENT_FACTOR = 8
 MAX_SIDE = 4096
