@@ -1,8 +1,9 @@
 """Screenshots of the map editor and the run preview for the README, from a live WebUI in headless Chromium:
 
-    .venv/bin/python tests/browser/make_screenshots.py http://127.0.0.1:7860 docs/editor-a1111.png
+    .venv/bin/python tests/browser/make_screenshots.py http://127.0.0.1:7860 docs/editor-a1111.png [panel]
 
-It uploads a test picture, paints a radial gradient and a brush stroke, and saves the extension's panel."""
+It uploads a test picture, paints a radial gradient and a brush stroke, and saves the extension's panel; with
+``panel``, the editor is closed again and the shaping controls are shown instead."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def picture(path: Path, size: int = 256) -> None:
     Image.fromarray((rgb * 255).astype(np.uint8)).save(path)
 
 
-def main(url: str, out: str) -> None:
+def main(url: str, out: str, kind: str = "editor") -> None:
     tmp = Path(out).resolve().with_suffix(".input.png")
     picture(tmp)
     driver = start_chromium(width=1400, height=2600)
@@ -59,6 +60,10 @@ def main(url: str, out: str) -> None:
         )
         page.drag(0.1, 0.8, 0.45, 0.75)
         wait_for(lambda: "model calls" in page.preview_text(), what="the preview")
+        if kind == "panel":
+            page.js("document.querySelector('#diffdiff_close_editor').click();"
+                    "document.querySelector('#diffdiff_shaping .label-wrap').click();")
+            time.sleep(1)
         page.js(
             "var s = document.querySelector('#diffdiff_preview_step'); s.value = Math.floor(s.max / 2);"
             "s.dispatchEvent(new Event('input', {bubbles: true}));"
@@ -73,4 +78,4 @@ def main(url: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])
