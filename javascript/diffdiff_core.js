@@ -284,6 +284,7 @@
             if (key === "y") return "redo";
             return null;
         }
+        if (key === "0") return "fit";
         if (key === "[") return "smaller";
         if (key === "]") return "larger";
         return ev.shiftKey ? null : KEYS[key] || null;

@@ -171,6 +171,11 @@
         this.warning.appendChild(dropPainted);
 
         var toolbar = el("div", {class: "diffdiff-toolbar"});
+        var fitButton = el("button", {id: "diffdiff_fit", type: "button", class: "diffdiff-tool",
+            title: "Fit the image in the panel (0)", text: "⤢ Fit"});
+        fitButton.addEventListener("click", function() {
+            self.fit();
+        });
         TOOLS.concat(ACTIONS).forEach(function(name) {
             var button = el("button", {id: "diffdiff_tool_" + name, type: "button", title: TITLES[name],
                 "data-tool": name, class: "diffdiff-tool", text: LABELS[name]});
@@ -179,6 +184,7 @@
             });
             toolbar.appendChild(button);
         });
+        toolbar.appendChild(fitButton);
         this.valueInput = range("diffdiff_value", 0, 255, 255);
         this.valueNumber = el("input", {type: "number", id: "diffdiff_value_number", min: 0, max: 255, value: 255});
         this.sizeInput = range("diffdiff_size", 1, 512, 48);
@@ -222,7 +228,7 @@
         this.root = el("div", {id: "diffdiff_editor", tabindex: "-1", style: "display:none"},
             [toolbar, settings, startRow, this.canvasBox,
                 el("div", {class: "diffdiff-hint", text: "Wheel: zoom · middle button or Space+drag: pan · " +
-                    "double-click: fit · [ ]: brush size · shortcuts work while the editor has the focus"})]);
+                    "0: fit · [ ]: brush size · shortcuts work while the editor has the focus"})]);
         mount.appendChild(this.openButton);
         mount.appendChild(this.status);
         mount.appendChild(this.warning);
@@ -384,6 +390,10 @@
         if (!action) return;
         ev.preventDefault();
         ev.stopPropagation();
+        if (action === "fit") {
+            this.fit();
+            return;
+        }
         if (action === "smaller" || action === "larger") {
             var size = Number(this.sizeInput.value);
             this.sizeInput.value = action === "larger" ? Math.ceil(size * 1.25) : Math.max(1, Math.floor(size / 1.25));
@@ -511,9 +521,6 @@
                 (ev.clientY - rect.top) * k);
             self.scheduleDraw();
         }, {passive: false});
-        canvas.addEventListener("dblclick", function() {
-            self.fit();
-        });
         this.root.addEventListener("keyup", function(ev) {
             if (ev.key === " ") self.spaceDown = false;
         });

@@ -215,6 +215,29 @@ def test_inpaint_mask_limits_the_map_and_only_masked_crops():
     assert crop["crop"] == [32, 16, 32, 32]
 
 
+def test_only_masked_crops_on_the_blurred_mask_as_the_host_does():
+    mask = np.zeros((64, 64))
+    mask[24:40, 24:40] = 255
+    body = request({"map": data_url(gradient())}, mask=data_url(mask), only_masked=True, padding=0)
+    sharp = foresee(body, Host(euler))["crop"]
+    soft = foresee({**body, "mask_blur": 4}, Host(euler))["crop"]
+    assert sharp == [24, 24, 16, 16]
+    assert soft[0] < 24 and soft[2] > 16, "Mask blur widens the region the host crops"
+
+
+def test_a_checkpoint_that_fails_to_load_is_reported_as_such():
+    class Broken(Host):
+        def __init__(self, func):
+            self.func = func
+
+        @property
+        def sd_model(self):
+            raise RuntimeError("no checkpoint in models/Stable-diffusion")
+
+    with pytest.raises(ChangeMapError, match="loading it failed: no checkpoint"):
+        foresee(request({"map": data_url(gradient())}), Broken(euler))
+
+
 def test_soft_inpaint_preview_grades_the_ring():
     mask = np.zeros((64, 64))
     mask[16:48, 16:48] = 255

@@ -33,7 +33,10 @@ MAX_SIDE = 4096
 
 
 class PreviewHost(Protocol):
-    """What the script hands the preview: the host's sampler factory, img2img step rule and inpaint crop rule."""
+    """What the script hands the preview: the loaded model, the host's sampler factory, img2img step rule and
+    inpaint crop rule."""
+
+    sd_model: Any
 
     def create_sampler(self, name: str) -> Any: ...
 
@@ -139,21 +142,27 @@ class PreviewRequest:
         )
 
 
-def host_latent_mask(mask: np.ndarray, req: PreviewRequest, box: tuple | None, latent_hw: tuple[int, int]):
-    """The inpaint mask on the latent grid as the WebUI's img2img makes its ``nmask``: binarised, inverted for
-    "Inpaint not masked", blurred by Mask blur, cropped ("Only masked") or resized to the frame, then resized to the
-    latent grid and rounded. The blur is this library's Gaussian, so soft mask edges can differ from the host's by
-    a rounding; the binary core is the host's."""
+def host_mask(mask: np.ndarray, req: PreviewRequest, mode: str) -> np.ndarray:
+    """The inpaint mask as the WebUI's img2img prepares it before cropping: binarised, inverted for "Inpaint not
+    masked", blurred by Mask blur (a soft-inpaint run turns the host's blur off). The blur is this library's
+    Gaussian, so soft mask edges (and an "Only masked" crop found on them) can differ from the host's by a
+    rounding; the binary core is the host's."""
     binary = (mask > 128.0 / 255.0).astype(np.float32)
     if req.mask_invert:
         binary = 1.0 - binary
-    if req.mask_blur > 0:
+    if req.mask_blur > 0 and mode != "soft inpaint":
         binary = gaussian_blur(binary, req.mask_blur)
+    return binary
+
+
+def host_latent_mask(processed: np.ndarray, req: PreviewRequest, box: tuple | None, latent_hw: tuple[int, int]):
+    """The prepared mask (:func:`host_mask`) on the latent grid as the WebUI makes its ``nmask``: cropped ("Only
+    masked") or resized to the frame, then resized to the latent grid and rounded."""
     if box is not None:
         x1, y1, x2, y2 = box
-        frame = resize_to(binary[y1:y2, x1:x2], req.width, req.height, 2)
+        frame = resize_to(processed[y1:y2, x1:x2], req.width, req.height, 2)
     else:
-        frame = resize_to(binary, req.width, req.height, 0 if req.resize_mode == 3 else req.resize_mode)
+        frame = resize_to(processed, req.width, req.height, 0 if req.resize_mode == 3 else req.resize_mode)
     grey = Image.fromarray(np.rint(frame * 255).astype(np.uint8), "L").resize(latent_hw[::-1], Image.Resampling.BICUBIC)
     return np.around(np.asarray(grey, dtype=np.float32) / 255.0)
 
@@ -179,18 +188,18 @@ def stand_in_processing(req: PreviewRequest, mode: str, softness: float, host: P
     if mask.shape != (req.init_height, req.init_width):
         mask = resize_to(mask, req.init_width, req.init_height)
     p.image_mask = Image.fromarray(np.rint(mask * 255).astype(np.uint8), "L")
+    processed = host_mask(mask, req, mode)
     box = None
-    if req.only_masked:
+    if req.only_masked:  # the host finds the crop on the prepared (blurred) mask
         padding = soft_inpaint_padding(req.padding, softness) if mode == "soft inpaint" else req.padding
-        binary = Image.fromarray(np.where(mask > 128.0 / 255.0, 255, 0).astype(np.uint8), "L")
-        if req.mask_invert:
-            binary = Image.fromarray(255 - np.asarray(binary))
-        box = host.crop_region(binary, padding, req.width, req.height)
+        box = host.crop_region(
+            Image.fromarray(np.rint(processed * 255).astype(np.uint8), "L"), padding, req.width, req.height
+        )
         if box is not None:
             x1, y1, x2, y2 = box
             p.paste_to = (x1, y1, x2 - x1, y2 - y1)
     if mode == "map":  # the map acts inside the mask; soft inpaint reads the raw mask itself
-        p.nmask = torch.from_numpy(host_latent_mask(mask, req, box, latent_hw))[None]
+        p.nmask = torch.from_numpy(host_latent_mask(processed, req, box, latent_hw))[None]
     return p
 
 
@@ -256,7 +265,10 @@ def foresee(body: Mapping[str, Any], host: PreviewHost) -> dict[str, Any]:
     p.sampler_noise_scheduler_override = None
     p.extra_generation_params = {}
     try:
-        p.sd_model = getattr(host, "sd_model", None)
+        p.sd_model = host.sd_model
+    except Exception as e:  # Forge loads its checkpoint on first use
+        raise ChangeMapError(f"the preview needs the checkpoint, and loading it failed: {e}") from e
+    try:
         sampler = host.create_sampler(req.sampler_name)
     except Exception as e:  # the host's own "bad sampler name" is an AssertionError
         raise ChangeMapError(f"unknown sampler {req.sampler_name!r}: {e}") from e

@@ -61,8 +61,10 @@ def main(url: str, out: str, kind: str = "editor") -> None:
         page.drag(0.1, 0.8, 0.45, 0.75)
         wait_for(lambda: "model calls" in page.preview_text(), what="the preview")
         if kind == "panel":
-            page.js("document.querySelector('#diffdiff_close_editor').click();"
-                    "document.querySelector('#diffdiff_shaping .label-wrap').click();")
+            page.js(
+                "document.querySelector('#diffdiff_close_editor').click();"
+                "document.querySelector('#diffdiff_shaping .label-wrap').click();"
+            )
             time.sleep(1)
         page.js(
             "var s = document.querySelector('#diffdiff_preview_step'); s.value = Math.floor(s.max / 2);"

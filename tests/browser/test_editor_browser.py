@@ -312,3 +312,33 @@ def test_a_map_uploaded_after_painting_replaces_the_painted_one(page, init_png, 
     assert "uploaded" in page.js("return document.querySelector('#diffdiff_editor_status').textContent")
     page.open_editor()  # now starts from the uploaded map
     assert page.js("return DiffDiff.editor.map.pick(5, 5)") == 200
+
+
+def test_the_editor_fits_the_panel_zooms_at_the_pointer_and_pans(page, init_png):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ready_editor(page, init_png)
+    fit = page.js("return DiffDiff.editor.view")
+    box = page.js("return document.querySelector('#diffdiff_editor').getBoundingClientRect().width")
+    width = page.js("return document.querySelector('#diffdiff_editor_canvas').getBoundingClientRect().width")
+    assert width <= box and fit["scale"] > 1  # a small image is fitted up to the panel's width
+    page.js(
+        "var c = document.querySelector('#diffdiff_editor_canvas'), r = c.getBoundingClientRect();"
+        "for (var i = 0; i < 3; i++) c.dispatchEvent(new WheelEvent('wheel', {deltaY: -100, bubbles: true,"
+        "cancelable: true, clientX: r.left + r.width / 4, clientY: r.top + r.height / 4}));"
+    )
+    time.sleep(0.3)
+    zoomed = page.js("return DiffDiff.editor.view")
+    assert zoomed["scale"] > fit["scale"] * 1.7
+    canvas = page.d.find_element("id", "diffdiff_editor_canvas")
+    ActionChains(page.d).move_to_element(canvas).key_down(" ").click_and_hold().move_by_offset(
+        -60, -40
+    ).release().key_up(" ").perform()
+    panned = page.js("return DiffDiff.editor.view")
+    assert panned["scale"] == zoomed["scale"] and panned["x"] < zoomed["x"] and panned["y"] < zoomed["y"]
+    assert page.painted_map() == "", "panning with Space+drag paints nothing"
+    canvas.send_keys("0")
+    assert page.js("return DiffDiff.editor.view")["scale"] == fit["scale"]
+    page.js("DiffDiff.editor.view = {scale: 9, x: -50, y: -50}; document.querySelector('#diffdiff_fit').click()")
+    assert page.js("return DiffDiff.editor.view") == fit
+    assert page.painted_map() == "", "fitting paints nothing"

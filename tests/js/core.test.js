@@ -170,6 +170,8 @@ test("shortcuts: the editor's letters, Ctrl+Z/Y, and nothing the WebUI uses", ()
     assert.equal(D.shortcut({key: "z", ctrlKey: true}), "undo");
     assert.equal(D.shortcut({key: "Z", ctrlKey: true, shiftKey: true}), "redo");
     assert.equal(D.shortcut({key: "y", ctrlKey: true}), "redo");
+    assert.equal(D.shortcut({key: "0"}), "fit");
+    assert.equal(D.shortcut({key: "0", ctrlKey: true}), null, "Ctrl+0 stays the browser's zoom reset");
     for (const ev of [{key: "Enter", ctrlKey: true}, {key: "Enter", altKey: true}, {key: "Escape"},
         {key: "ArrowUp", ctrlKey: true}, {key: "s", ctrlKey: true}, {key: "b", altKey: true}]) {
         assert.equal(D.shortcut(ev), null, JSON.stringify(ev));
