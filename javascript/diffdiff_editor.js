@@ -542,7 +542,7 @@
     DiffDiff.mountEditor = mount;
     DiffDiff.initImage = initImage;
     DiffDiff.inpaintMask = inpaintMask;
-    DiffDiff.uploadedMap = uploadedMap;
+    DiffDiff.mapToDataURL = mapToDataURL;
     DiffDiff.activeTab = activeTab;
 
     if (typeof onUiLoaded === "function") onUiLoaded(mount);

@@ -81,12 +81,7 @@
     }
     function maskURL(width, height) {
         return D.inpaintMask(width, height).then(function(mask) {
-            if (!mask) return null;
-            var canvas = document.createElement("canvas");
-            canvas.width = width;
-            canvas.height = height;
-            canvas.getContext("2d").putImageData(new ImageData(mask.toRGBA(), width, height), 0, 0);
-            return canvas.toDataURL("image/png");
+            return mask ? D.mapToDataURL(mask) : null;
         });
     }
 
@@ -163,13 +158,12 @@
         var s = settings();
         var mapURL = painted() || uploadedMapURL();
         if (mapURL) s.map = mapURL;
-        var tabNow = D.activeTab();
         if (s.mode === "Change map" && !mapURL) {
             this.show(null, null);
             this.summary.textContent = "Upload or paint a change map to see what the run will do.";
             return;
         }
-        if (s.mode === "Soft inpaint" && tabNow !== 2 && tabNow !== 4) {
+        if (s.mode === "Soft inpaint" && tab !== 2 && tab !== 4) {
             this.show(null, null);
             this.summary.textContent = "Soft inpaint works in the Inpaint and Inpaint upload tabs.";
             return;
