@@ -18,6 +18,7 @@ from modules.ui_components import InputAccordion
 from lib_diffdiff import ChangeMapError, label_fan
 from lib_diffdiff.maps.alignment import keep_mask
 from lib_diffdiff.webui.adapter import (
+    ConditioningRecorder,
     DifferentialSampling,
     crop_box,
     plan_run,
@@ -166,14 +167,16 @@ class Script(scripts.Script):
         original_init = p.init
 
         def init(all_prompts, all_seeds, all_subseeds):
-            original_init(all_prompts, all_seeds, all_subseeds)
+            with ConditioningRecorder(p) as recorder:
+                original_init(all_prompts, all_seeds, all_subseeds)
             try:
                 plan = plan_run(p, settings)
             except ChangeMapError as e:
                 raise DiffDiffInputError(str(e)) from e
             if settings.mode == "soft inpaint":
                 p.mask = p.nmask = None  # the WebUI's binary latent blend would cut the soft ring
-            DifferentialSampling(p, plan, sd_samplers_common.setup_img2img_steps).install()
+            conditioning = recorder.inpaint_conditioning()
+            DifferentialSampling(p, plan, sd_samplers_common.setup_img2img_steps, conditioning).install()
             p.extra_generation_params.update(infotext_params(settings, plan.summary))
             p.diffdiff_plan = plan
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..core.conditioning import InpaintConditioning, is_inpainting_conditioning
 from ..core.injection import DifferentialInjector
 from ..core.noise_spaces import FlowSpace, NoiseSpace, SigmaSpace, VPTimesteps
 from ..core.schedule import kdiffusion_start_levels, pixel_strengths, plan_schedule, timestep_start_levels
@@ -25,7 +26,7 @@ from ..maps.alignment import fit_to_image, soft_inpaint_map, to_processing_frame
 from ..maps.reading import load_change_map
 from ..maps.transforms import invert, to_latent
 from ..tools.fan import fan_map
-from .infotext import map_summary
+from .infotext import INPAINT_CONDITIONINGS, map_summary
 from .settings import DiffDiffArgs
 
 SetupSteps = Callable[[Any, Any], tuple]
@@ -130,16 +131,72 @@ def sampler_levels(p: Any, sampler: Any, steps: int) -> tuple[list, NoiseSpace]:
     return kdiffusion_start_levels(sampler.get_sigmas(p, steps), steps), space
 
 
+class ConditioningRecorder:
+    """Records the image conditioning that ``p.init`` computes (``p.img2img_image_conditioning``, the same method on
+    AUTOMATIC1111 and Forge), so that an inpainting model can be conditioned per call with the host's own function.
+    Use around the host's ``p.init``; the method is patched on this ``p`` only and restored on exit."""
+
+    def __init__(self, p: Any):
+        self.p = p
+        self.call: tuple | None = None
+        self.method = getattr(type(p), "img2img_image_conditioning", None)
+
+    def __enter__(self) -> ConditioningRecorder:
+        if self.method is not None:
+            bound = self.method.__get__(self.p)
+
+            def record(source_image, latent_image, image_mask=None, round_image_mask=True):
+                result = bound(source_image, latent_image, image_mask, round_image_mask)
+                self.call = (source_image, latent_image, image_mask, round_image_mask, result)
+                return result
+
+            self.p.img2img_image_conditioning = record
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.p.__dict__.pop("img2img_image_conditioning", None)
+
+    def inpaint_conditioning(self) -> InpaintConditioning | None:
+        """Per-call conditioning when ``p.init`` conditioned an inpainting model, else None (other models)."""
+        if self.call is None:
+            return None
+        source, latent, image_mask, round_mask, result = self.call
+        if not is_inpainting_conditioning(result, latent):
+            return None
+        bound = self.method.__get__(self.p)
+
+        def encode(mask: torch.Tensor) -> torch.Tensor:
+            return bound(source, latent, mask, False)
+
+        return InpaintConditioning(result, host_mask(image_mask, round_mask, source), encode)
+
+
+def host_mask(image_mask: Any, round_mask: bool, source: torch.Tensor) -> torch.Tensor:
+    """The mask the host's inpainting conditioning was built from, read as its ``inpainting_image_conditioning``
+    reads it (PIL: grey / 255, rounded when asked; tensor: as is; none: the whole image), float [n, 1, H, W]."""
+    if image_mask is None:
+        return torch.ones(1, 1, *source.shape[-2:])
+    if isinstance(image_mask, torch.Tensor):
+        m = image_mask.detach().to("cpu", torch.float32)
+    else:
+        m = torch.from_numpy(np.asarray(image_mask.convert("L"), dtype=np.float32) / 255.0)[None, None]
+        if round_mask:
+            m = torch.round(m)
+    return m.reshape(-1, 1, *m.shape[-2:])
+
+
 class DifferentialSampling:
     """Patches ``p.sampler.sample_img2img`` of one generation (a new sampler is made for every generation, so the
     patch cannot outlive it). Each call plans the schedule with that call's own noise, runs the host's sampler at the
     effective strength with the denoiser wrapped, and restores the denoiser and ``p.denoising_strength`` before
     returning or raising."""
 
-    def __init__(self, p: Any, plan: RunPlan, setup_steps: SetupSteps):
+    def __init__(self, p: Any, plan: RunPlan, setup_steps: SetupSteps, conditioning: InpaintConditioning | None = None):
         self.p = p
         self.plan = plan
         self.setup_steps = setup_steps
+        self.conditioning = conditioning if plan.args.step_conditioning else None
+        """Per-call conditioning of an inpainting model (None: other models, or switched off)."""
         self.sampler = p.sampler
         self.original = type(self.sampler).sample_img2img.__get__(self.sampler)
         self.last_injector: DifferentialInjector | None = None
@@ -157,20 +214,40 @@ class DifferentialSampling:
             levels, space = sampler_levels(p, self.sampler, steps)
             schedule = plan_schedule(strengths, levels, steps, run_t_enc=t_enc)
             injector = self.last_injector = DifferentialInjector(x, noise, schedule, space)
-            denoiser.forward = wrap_denoiser(denoiser, injector)
-            return injector.finish(self.original(p, x, noise, *args, **kwargs))
+            denoiser.forward = wrap_denoiser(denoiser, injector, self.conditioning)
+            result = injector.finish(self.original(p, x, noise, *args, **kwargs))
+            if self.conditioning is not None:
+                p.extra_generation_params[INPAINT_CONDITIONINGS] = self.conditioning.changes
+            return result
         finally:
             denoiser.__dict__.pop("forward", None)
             p.denoising_strength = user_strength
 
 
-def wrap_denoiser(denoiser: Any, injector: DifferentialInjector) -> Callable:
+IMAGE_COND_POSITION = 4
+"""``image_cond`` among the arguments after (x, sigma) of the hosts' CFG denoiser forward:
+(uncond, cond, cond_scale, s_min_uncond, image_cond)."""
+
+
+def wrap_denoiser(
+    denoiser: Any, injector: DifferentialInjector, conditioning: InpaintConditioning | None = None
+) -> Callable:
     """The denoiser's forward with the injection around it. Its first two arguments are the sampler's latent and
-    level in every host (Forge converts timestep samplers to sigma space inside forward, after this wrapper)."""
+    level in every host (Forge converts timestep samplers to sigma space inside forward, after this wrapper), and
+    its ``image_cond`` reaches the model as ``c_concat`` on both hosts, so an inpainting model's per-call
+    conditioning replaces it here."""
     original = type(denoiser).forward.__get__(denoiser)
 
     def forward(x: torch.Tensor, sigma: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         x_in = injector.before_model(x, sigma)
+        if conditioning is not None:
+            held = injector.held_mask()
+            if tuple(held.shape[2:]) == tuple(x.shape[2:]):  # not on a resized latent (reForge's Dy/SMEA steps)
+                if "image_cond" in kwargs:
+                    kwargs["image_cond"] = conditioning.for_call(held)
+                elif len(args) > IMAGE_COND_POSITION:
+                    args = list(args)
+                    args[IMAGE_COND_POSITION] = conditioning.for_call(held)
         out = injector.after_model(original(x_in, sigma, *args, **kwargs), x, sigma)
         if (
             getattr(denoiser, "need_last_noise_uncond", False)

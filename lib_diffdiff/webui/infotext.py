@@ -30,13 +30,17 @@ def _format(name: str, value: Any) -> str:
     return str(value)
 
 
+INPAINT_CONDITIONINGS = "Differential diffusion inpaint conditionings"
+"""Infotext key of a run on an inpainting model: how many distinct conditionings the model received (1 = the host's
+alone, as in img2img; more = the per-step conditioning changed during the run)."""
+
 SHAPING = frozenset(f.name for f in fields(MapShape))
 """The map-shaping settings (used by the modes that read a map: change map and soft inpaint)."""
 
 
 def relevant(args: DiffDiffArgs) -> set[str]:
     """The settings that matter for this mode (others are not written)."""
-    names = {"enabled", "mode", "preserve"}
+    names = {"enabled", "mode", "preserve", "step_conditioning"}
     if args.mode == "map":
         names |= {"map", "invert", "multiplier"} | SHAPING
     elif args.mode == "soft inpaint":

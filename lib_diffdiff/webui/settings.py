@@ -183,6 +183,14 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=1.0,
         step=0.01,
     ),
+    Setting(
+        "step_conditioning",
+        "Inpainting checkpoints: condition each step",
+        "For 9-channel inpainting models: at every step the model is told which pixels are free and shown the "
+        "original everywhere else. Off: the WebUI's one conditioning for the whole run. Other models ignore it.",
+        "Differential diffusion step conditioning",
+        xyz=True,
+    ),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -210,6 +218,7 @@ class DiffDiffArgs:
     quantize: int = MapShape.quantize
     range_low: float = MapShape.range_low
     range_high: float = MapShape.range_high
+    step_conditioning: bool = True
 
     def shape(self) -> MapShape:
         """The map-shaping transforms of these settings (identity at the defaults)."""

@@ -1,0 +1,80 @@
+"""Per-call conditioning of inpainting models (9-channel UNets: latent + mask + masked image's latent).
+
+The host conditions such a model once per generation: "repaint the whole mask, here is the image with all of it
+blanked". The injection, though, holds part of that area on the original at every call, so the model is asked to
+invent pixels it is then shown. As the paper's authors do for these models (exx8/differential-diffusion issue #16),
+each call gets its own conditioning: the mask channel is the set of pixels free at that call and the masked image is
+the original with exactly those pixels blanked. The sets are nested and change only when a new threshold is passed,
+so the masked image is encoded once per distinct free set, not once per call.
+
+Pure torch: the host's own function builds the conditioning from an image-resolution mask (``encode``), so the
+masked image is blanked, weighted and encoded exactly as the host does it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+Encode = Callable[[torch.Tensor], torch.Tensor]
+"""image-resolution mask [n, 1, H, W] in [0, 1] (1 = repaint) -> conditioning [B, 1 + C, h, w] (mask, latent)."""
+
+
+def is_inpainting_conditioning(conditioning: object, latent: torch.Tensor) -> bool:
+    """Is this the conditioning of an inpainting model for ``latent``: a mask channel beside a latent of its size?
+    (Other models get a dummy [B, 5, 1, 1] tensor, instruct-pix2pix a bare latent, depth models one channel.)"""
+    return (
+        isinstance(conditioning, torch.Tensor)
+        and conditioning.ndim == 4
+        and conditioning.shape[1] == latent.shape[1] + 1
+        and tuple(conditioning.shape[2:]) == tuple(latent.shape[2:])
+    )
+
+
+class InpaintConditioning:
+    """The conditioning of each model call, from the pixels held at that call; one per generation."""
+
+    def __init__(self, host: torch.Tensor, host_mask: torch.Tensor, encode: Encode):
+        """``host``: the host's own conditioning [B, 1 + C, h, w]. ``host_mask``: [1 | B, 1, H, W] in [0, 1], the
+        image-resolution mask it was built from, as the host read it (after its own rounding; ones in the img2img
+        tab); its non-zero pixels are the region the host lets change. ``encode``: the host's conditioning function
+        for an image-resolution mask."""
+        if host.ndim != 4 or host_mask.ndim != 4 or host_mask.shape[1] != 1:
+            raise ValueError(f"conditioning {tuple(host.shape)} / mask {tuple(host_mask.shape)}: expected 4-d, 1 mask")
+        self.host = host
+        self.host_mask = host_mask.to(torch.float32)
+        self.region = self.host_mask > 0
+        self.encode = encode
+        self.encodes = 0
+        """How many masked images were encoded (one per distinct free set that differs from the host's)."""
+        self.changes = 0
+        """How many times the conditioning handed to the model changed during the run (the first call counts)."""
+        self._last_free: torch.Tensor | None = None
+        self._last: torch.Tensor | None = None
+
+    def step_mask(self, held: torch.Tensor) -> torch.Tensor:
+        """Image-resolution mask of this call: inside the host's region, the latent pixels not held, each as its
+        block of image pixels."""
+        free = F.interpolate((~held).to(torch.float32), size=tuple(self.region.shape[2:]), mode="nearest")
+        return (self.region.to(free.device) & (free > 0.5)).to(torch.float32)
+
+    def for_call(self, held: torch.Tensor) -> torch.Tensor:
+        """The conditioning for a call whose held pixels are ``held`` (bool [N, 1, h, w], N = 1 or the batch).
+
+        Where this call's mask is the host's own, pixel for pixel, the host's tensor itself is returned, so a constant
+        map stays img2img bit for bit."""
+        free = ~held
+        if self._last is not None and torch.equal(free, self._last_free):
+            return self._last
+        mask = self.step_mask(held)
+        if torch.equal(*torch.broadcast_tensors(mask, self.host_mask.to(mask.device))):
+            result = self.host
+        else:
+            result = self.encode(mask.to(self.host.device)).to(self.host)
+            self.encodes += 1
+        if result is not self._last:
+            self.changes += 1
+        self._last_free, self._last = free.clone(), result
+        return result
