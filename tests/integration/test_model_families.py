@@ -24,7 +24,8 @@ from PIL import Image
 from lib_diffdiff import column_bounds
 from lib_diffdiff.webui.infotext import INPAINT_CONDITIONINGS
 
-from .webui import URL_VARIABLE, WebUI, b64, block_image, decode, payload, webui_url
+from .webui import URL_VARIABLE, WebUI, b64, block_image, decode, webui_url
+from .webui import payload as base_payload
 
 CHECKPOINTS_VARIABLE = "DIFFDIFF_TEST_CHECKPOINTS"
 
@@ -55,6 +56,14 @@ FAMILIES = {
 }
 
 
+def payload(*args, **kwargs) -> dict:
+    """The img2img request of the other live tests, without live previews (A1111 would try to download its SDXL
+    preview decoder at every step)."""
+    body = base_payload(*args, **kwargs)
+    body["override_settings"]["live_previews_enable"] = False
+    return body
+
+
 def configured() -> dict[str, str]:
     pairs = [p.split("=", 1) for p in os.environ.get(CHECKPOINTS_VARIABLE, "").split(",") if "=" in p]
     return {k.strip(): v.strip() for k, v in pairs}
@@ -72,6 +81,10 @@ def current_checkpoint(webui: WebUI) -> str:
 
 
 def load_checkpoint(webui: WebUI, title: str) -> None:
+    """Switch checkpoints, unloading the current one first: two SDXL models at once do not fit in 24 GB."""
+    if current_checkpoint(webui) == title:
+        return
+    webui.request("POST", "/sdapi/v1/unload-checkpoint")
     status, body = webui.request("POST", "/sdapi/v1/options", {"sd_model_checkpoint": title}, timeout=1800)
     assert status == 200, body
 
