@@ -13,18 +13,18 @@ the one loaded before is restored at the end.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from lib_diffdiff import column_bounds
 from lib_diffdiff.webui.infotext import INPAINT_CONDITIONINGS
 
-from .webui import URL_VARIABLE, WebUI, b64, block_image, decode, webui_url
+from . import checks
+from .checks import generate, grey, infotext
+from .webui import URL_VARIABLE, WebUI, block_image, webui_url
 from .webui import payload as base_payload
 
 CHECKPOINTS_VARIABLE = "DIFFDIFF_TEST_CHECKPOINTS"
@@ -35,6 +35,8 @@ pytestmark = [
 ]
 
 W = H = 64
+STEPS = 4
+"""Steps of every request here (SDXL takes ~5 s a step on a 2-core CPU)."""
 KDIFFUSION = ["Euler", "Euler a", "DPM++ 2M", "DPM++ SDE", "Heun", "DPM2", "Restart", "LCM"]
 TIMESTEP = ["DDIM", "PLMS", "UniPC"]
 
@@ -59,7 +61,7 @@ FAMILIES = {
 def payload(*args, **kwargs) -> dict:
     """The img2img request of the other live tests, without live previews (A1111 would try to download its SDXL
     preview decoder at every step)."""
-    body = base_payload(*args, **kwargs)
+    body = base_payload(*args, **{"steps": STEPS, **kwargs})
     body["override_settings"]["live_previews_enable"] = False
     return body
 
@@ -118,14 +120,8 @@ def family(request):
     load_checkpoint(webui, before)
 
 
-def grey(values: np.ndarray) -> str:
-    return b64(Image.fromarray(values.astype(np.uint8), "L"))
-
-
 def half_map(width: int = W, height: int = H) -> np.ndarray:
-    m = np.zeros((height, width), np.uint8)
-    m[:, width // 2 :] = 255
-    return m
+    return checks.half_map(width, height)
 
 
 def bands() -> np.ndarray:
@@ -134,16 +130,6 @@ def bands() -> np.ndarray:
     m[:, 24:40] = 90
     m[:, 40:] = 255
     return m
-
-
-def generate(webui: WebUI, body: dict) -> tuple[list[np.ndarray], dict]:
-    status, out = webui.request("POST", "/sdapi/v1/img2img", body)
-    assert status == 200, out
-    return [decode(i) for i in out["images"]], out
-
-
-def infotext(response: dict) -> str:
-    return json.loads(response["info"])["infotexts"][0]
 
 
 def test_a_constant_map_is_img2img(family):
@@ -157,26 +143,12 @@ def test_a_constant_map_is_img2img(family):
 
 def test_held_pixels_are_exact_on_the_samplers(family):
     name, fam, webui, vae, image = family
-    source = np.asarray(image).astype(np.int16)
     available = {s["name"] for s in webui.get("/sdapi/v1/samplers")}
     failures, missing = [], [s for s in fam.samplers if s not in available]
     for sampler in (s for s in fam.samplers if s in available):
-        body = payload(
-            image,
-            vae,
-            {"enabled": True, "map": grey(half_map()), "preserve": False},
-            sampler_name=sampler,
-            denoising_strength=1.0,
-        )
-        status, response = webui.request("POST", "/sdapi/v1/img2img", body)
-        if status != 200:
-            failures.append(f"{sampler}: {status} {response}")
-            continue
-        out = decode(response["images"][0])
-        if not np.array_equal(out[:, : W // 2], source[:, : W // 2]):
-            failures.append(f"{sampler}: {int((out[:, : W // 2] != source[:, : W // 2]).any(axis=2).sum())} px differ")
-        elif np.abs(out[:, W // 2 :] - source[:, W // 2 :]).mean() < 1.0:
-            failures.append(f"{sampler}: the white half did not change")
+        _, problem = checks.held_half(webui, vae, payload, image, sampler)
+        if problem:
+            failures.append(problem)
     assert not failures, "\n".join(failures)
     assert len(missing) < len(fam.samplers) / 2, f"most samplers missing on this host: {missing}"
     if missing:
@@ -185,53 +157,12 @@ def test_held_pixels_are_exact_on_the_samplers(family):
 
 def test_a_change_map_inside_an_inpaint_mask_with_only_masked(family):
     _, _, webui, vae, _ = family
-    size = 128
-    image = block_image(size, size, seed=7)
-    src = np.asarray(image).astype(np.int16)
-    mask = np.zeros((size, size), np.uint8)
-    mask[32:96, 32:96] = 255
-    body = payload(
-        image,
-        vae,
-        {"enabled": True, "map": grey(half_map(size, size)), "preserve": False},
-        mask=grey(mask),
-        mask_blur=0,
-        inpainting_fill=1,
-        inpaint_full_res=True,
-        inpaint_full_res_padding=0,
-        width=64,
-        height=64,
-        denoising_strength=1.0,
-    )
-    (out,), _ = generate(webui, body)
-    assert np.array_equal(out[:, :64], src[:, :64]), "left of the map's edge nothing changes, inside the crop too"
-    assert np.abs(out[32:96, 64:96] - src[32:96, 64:96]).mean() > 1.0, "right of it, inside the mask, it changes"
-    assert np.array_equal(out[:, 96:], src[:, 96:]), "outside the mask nothing changes"
+    checks.check_only_masked_keeps_the_map_aligned(webui, vae, payload)
 
 
 def test_soft_inpaint_leaves_far_pixels_exact(family):
     _, _, webui, vae, _ = family
-    size, softness = 96, 4
-    image = block_image(size, size, seed=5)
-    src = np.asarray(image).astype(np.int16)
-    mask = np.zeros((size, size), np.uint8)
-    mask[40:56, 40:56] = 255
-    body = payload(
-        image,
-        vae,
-        {"enabled": True, "mode": "soft inpaint", "softness": softness},
-        mask=grey(mask),
-        inpainting_fill=1,
-        inpaint_full_res=False,
-        denoising_strength=1.0,
-    )
-    (out,), info = generate(webui, body)
-    reach = 3 * softness + 8
-    far = np.ones((size, size), bool)
-    far[40 - reach : 56 + reach, 40 - reach : 56 + reach] = False
-    assert np.array_equal(out[far], src[far]), "pixels beyond the soft ring come back exact"
-    assert np.abs(out[44:52, 44:52] - src[44:52, 44:52]).mean() > 1.0, "inside the mask it changes"
-    assert "Differential diffusion mode: soft inpaint" in infotext(info)
+    checks.soft_inpaint(webui, vae, payload, 96, (40, 56), 4)
 
 
 def test_fan_and_batch(family):
