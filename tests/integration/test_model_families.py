@@ -184,10 +184,9 @@ def test_fan_and_batch(family):
     assert not np.array_equal(images[0][:, W // 2 :], images[1][:, W // 2 :]), "each image has its own noise"
 
 
+@pytest.mark.parametrize("family", ["sdxl"], indirect=True)
 def test_the_refiner_switch_in_the_middle_of_a_differential_run(family):
-    name, fam, webui, vae, image = family
-    if name != "sdxl":
-        pytest.skip("the refiner switch is checked on SDXL")
+    _, _, webui, vae, image = family
     refiner = configured().get("sdxl-refiner")
     if refiner is None:
         pytest.skip(f"{CHECKPOINTS_VARIABLE} names no sdxl-refiner checkpoint (any checkpoint of another name)")
@@ -210,10 +209,9 @@ def test_the_refiner_switch_in_the_middle_of_a_differential_run(family):
     assert not np.array_equal(out[:, 24:], without[:, 24:]), "and the refiner took part in it"
 
 
+@pytest.mark.parametrize("family", [n for n, f in FAMILIES.items() if f.inpainting_model], indirect=True)
 def test_inpainting_models_are_conditioned_per_step(family):
-    name, fam, webui, vae, image = family
-    if not fam.inpainting_model:
-        pytest.skip(f"{name} is not an inpainting checkpoint")
+    _, _, webui, vae, image = family
     source = np.asarray(image).astype(np.int16)
     gradient = np.zeros((H, W))
     gradient[:, 16:] = np.linspace(40, 255, W - 16)
