@@ -14,6 +14,7 @@ the one loaded before is restored at the end.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,14 +146,21 @@ def test_held_pixels_are_exact_on_the_samplers(family):
     name, fam, webui, vae, image = family
     available = {s["name"] for s in webui.get("/sdapi/v1/samplers")}
     failures, missing = [], [s for s in fam.samplers if s not in available]
+    host_broken = []
     for sampler in (s for s in fam.samplers if s in available):
-        _, problem = checks.held_half(webui, vae, payload, image, sampler)
-        if problem:
+        status, problem = checks.held_half(webui, vae, payload, image, sampler)
+        if (
+            status != 200
+            and webui.request("POST", "/sdapi/v1/img2img", payload(image, vae, sampler_name=sampler))[0] != 200
+        ):
+            host_broken.append(problem)  # plain img2img fails too: the host's own limitation (Forge's UniPC)
+        elif problem:
             failures.append(problem)
     assert not failures, "\n".join(failures)
     assert len(missing) < len(fam.samplers) / 2, f"most samplers missing on this host: {missing}"
-    if missing:
-        print(f"{name}: samplers this host does not offer: {missing}")
+    if missing or host_broken:
+        message = f"{name}: samplers this host lacks: {missing}; failing without the extension: {host_broken}"
+        warnings.warn(message, stacklevel=1)
 
 
 def test_a_change_map_inside_an_inpaint_mask_with_only_masked(family):
