@@ -139,11 +139,12 @@ class ConditioningRecorder:
     def __init__(self, p: Any):
         self.p = p
         self.call: tuple | None = None
-        self.method = getattr(type(p), "img2img_image_conditioning", None)
+        method = getattr(type(p), "img2img_image_conditioning", None)
+        self.bound = None if method is None else method.__get__(p)
 
     def __enter__(self) -> ConditioningRecorder:
-        if self.method is not None:
-            bound = self.method.__get__(self.p)
+        if self.bound is not None:
+            bound = self.bound
 
             def record(source_image, latent_image, image_mask=None, round_image_mask=True):
                 result = bound(source_image, latent_image, image_mask, round_image_mask)
@@ -163,15 +164,15 @@ class ConditioningRecorder:
         source, latent, image_mask, round_mask, result = self.call
         if not is_inpainting_conditioning(result, latent):
             return None
-        bound = self.method.__get__(self.p)
+        bound = self.bound
 
         def encode(mask: torch.Tensor) -> torch.Tensor:
             return bound(source, latent, mask, False)
 
-        return InpaintConditioning(result, host_mask(image_mask, round_mask, source), encode)
+        return InpaintConditioning(result, conditioning_mask(image_mask, round_mask, source), encode)
 
 
-def host_mask(image_mask: Any, round_mask: bool, source: torch.Tensor) -> torch.Tensor:
+def conditioning_mask(image_mask: Any, round_mask: bool, source: torch.Tensor) -> torch.Tensor:
     """The mask the host's inpainting conditioning was built from, read as its ``inpainting_image_conditioning``
     reads it (PIL: grey / 255, rounded when asked; tensor: as is; none: the whole image), float [n, 1, H, W]."""
     if image_mask is None:
