@@ -281,6 +281,7 @@ class Run:
     levels: list  # level of each model call, in order
     held: list  # held mask after each call (differential runs only)
     inputs: list  # (the sampler's x, the model's input, the returned prediction) of each call (differential runs)
+    partial: list  # partly free mask after each call, None when there is none (continuous differential runs)
 
 
 def img2img(
@@ -295,7 +296,7 @@ def img2img(
 ) -> Run:
     """img2img the way the WebUI runs it (setup_img2img_steps, then the sampler over the schedule's tail), with
     every model call optionally wrapped by the injector."""
-    levels, held, inputs = [], [], []
+    levels, held, inputs, partial = [], [], [], []
     t_enc = img2img_t_enc(strength, steps)
     generator = torch.Generator().manual_seed(seed)
     if family == "ddim":
@@ -312,6 +313,7 @@ def img2img(
         x_in = injector.before_model(x, level)
         out = injector.after_model(inner(x_in, level), x, level)
         held.append(injector.held_mask().clone())
+        partial.append(None if injector.partial_mask() is None else injector.partial_mask().clone())
         inputs.append((x, x_in, out))
         return out
 
@@ -330,13 +332,22 @@ def img2img(
             latent = {**SIGMA_LOOPS, **CHURN_LOOPS}[family](model, x, sigmas, generator)
     if injector is not None:
         latent = injector.finish(latent)
-    return Run(latent, levels, held, inputs)
+    return Run(latent, levels, held, inputs, partial)
 
 
 def differential(
-    family: str, net: TinyNet, x0: torch.Tensor, noise: torch.Tensor, latent_map, strength: float, steps: int
+    family: str,
+    net: TinyNet,
+    x0: torch.Tensor,
+    noise: torch.Tensor,
+    latent_map,
+    strength: float,
+    steps: int,
+    continuous: bool = False,
+    seed: int = 7,
 ) -> tuple[Run, object]:
     """A differential run: the schedule from the map, img2img at the effective strength, injection on every call."""
-    schedule = plan_schedule(pixel_strengths(latent_map, strength), start_levels(family, steps), steps)
+    levels = start_levels(family, steps)
+    schedule = plan_schedule(pixel_strengths(latent_map, strength), levels, steps, continuous=continuous)
     injector = DifferentialInjector(x0, noise, schedule, noise_space(family))
-    return img2img(family, net, x0, noise, schedule.effective_strength, steps, injector), schedule
+    return img2img(family, net, x0, noise, schedule.effective_strength, steps, injector, seed), schedule

@@ -12,6 +12,10 @@ noise before a step, "churn": Euler with s_churn, reForge's Euler Dy/SMEA) count
 the largest strength are free from the first call as in img2img; and calls on a latent of another size (reForge's
 Dy/SMEA steps run the model on a nearest-exact resized latent) get the original, the noise and the held mask resized
 the same way.
+
+On a continuous schedule (:func:`..schedule.plan_schedule` with ``continuous=True``) a pixel is, for the calls of one
+step, *partly free*: its input is the sampler's own, and its prediction is the held one moved the fraction w of the
+way to the model's (the derivation is in :mod:`.schedule`).
 """
 
 from __future__ import annotations
@@ -57,13 +61,19 @@ class DifferentialInjector:
         self.noise = noise
         self.schedule = schedule
         self.space = space
-        freed = schedule.free_level[torch.isfinite(schedule.free_level)]
+        self._free_level = schedule.free_level
+        self._partial_level = schedule.partial_level
+        # a pixel is fully held while above the first of its levels (the partial one, on continuous schedules)
+        partial = schedule.partial_level
+        self._first_level = schedule.free_level if partial is None else schedule.free_level.maximum(partial)
+        freed = self._first_level[torch.isfinite(self._first_level)]
         self.start_level = float(freed.max()) if freed.numel() else math.inf
         """The level of the run's first step; calls above it (churn) count as it."""
         self.lowest_level = math.inf
-        self._resized: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]] = {}
-        self._free_level = schedule.free_level
+        self._resized: dict[tuple[int, int], tuple] = {}
         self._held: torch.Tensor | None = None
+        self._partial: torch.Tensor | None = None
+        self._weight: torch.Tensor | None = None
         self._held_at = math.nan
         self._any_held = True
 
@@ -73,45 +83,77 @@ class DifferentialInjector:
             self.lowest_level = level
 
     def held_mask(self) -> torch.Tensor:
-        """Bool [N, 1, h, w]: pixels held at the lowest level seen so far."""
-        if self._held is None or self._held_at != self.lowest_level:
-            self._held = held_at(self._free_level, self.lowest_level)
-            self._held_at = self.lowest_level
-            self._any_held = bool(self._held.any())
+        """Bool [N, 1, h, w]: pixels fully held at the lowest level seen so far (a partly free pixel is not)."""
+        self._update()
         return self._held
 
-    def _operands(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def partial_mask(self) -> torch.Tensor | None:
+        """Bool [N, 1, h, w]: pixels partly free at the lowest level seen so far (continuous schedules), or None
+        when there are none."""
+        self._update()
+        return self._partial
+
+    def _update(self) -> None:
+        if self._held is not None and self._held_at == self.lowest_level:
+            return
+        self._held = held_at(self._first_level, self.lowest_level)
+        self._held_at = self.lowest_level
+        self._any_held = bool(self._held.any())
+        self._partial = self._weight = None
+        if self._partial_level is not None:
+            partial = held_at(self._free_level, self.lowest_level) & ~self._held
+            if bool(partial.any()):
+                self._partial = partial
+                self._weight = torch.where(partial, self.schedule.partial_weight, 0.0)
+
+    def _operands(self, like: torch.Tensor) -> tuple:
+        """(original, noise, held mask, partial mask or None, partial weight or None) on ``like``'s grid, device
+        and dtype."""
         if like.shape[:2] != self.x0.shape[:2] or like.ndim != 4:
             raise ValueError(f"the sampler's latent is {tuple(like.shape)}, the original is {tuple(self.x0.shape)}")
         if self.x0.device != like.device or self.x0.dtype != like.dtype:
             self.x0, self.noise = self.x0.to(like), self.noise.to(like)
             self._resized.clear()
-        held = self.held_mask()
+        self._update()
+        held, partial, weight = self._held, self._partial, self._weight
         if held.device != like.device:
             held = self._held = held.to(like.device)
+        if partial is not None and (partial.device != like.device or weight.dtype != like.dtype):
+            partial, weight = self._partial, self._weight = partial.to(like.device), weight.to(like)
         size = tuple(like.shape[2:])
         if size == tuple(self.x0.shape[2:]):
-            return self.x0, self.noise, held
-        return self._resized_operands(size, held)
+            return self.x0, self.noise, held, partial, weight
+        return self._resized_operands(size, held, partial, weight)
 
-    def _resized_operands(self, size: tuple, held: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Original, noise and held mask for a model call on a resized latent, resized with nearest-exact (the
-        pixels the sampler's own resize picks), cached per size and held mask."""
+    def _resized_operands(self, size: tuple, held: torch.Tensor, partial, weight) -> tuple:
+        """Original, noise and masks for a model call on a resized latent, resized with nearest-exact (the pixels
+        the sampler's own resize picks), cached per size and held mask."""
         cached = self._resized.get(size)
-        if cached is None or cached[3] != self._held_at:
+        if cached is None or cached[-1] != self._held_at:
 
             def resize(t: torch.Tensor) -> torch.Tensor:
                 return F.interpolate(t, size=size, mode="nearest-exact")
 
             held_small = resize(held.to(self.x0.dtype)) > 0.5
-            cached = self._resized[size] = (resize(self.x0), resize(self.noise), held_small, self._held_at)
-        return cached[0], cached[1], cached[2]
+            partial_small = weight_small = None
+            if partial is not None:
+                partial_small = resize(partial.to(self.x0.dtype)) > 0.5
+                weight_small = resize(weight)
+            cached = self._resized[size] = (
+                resize(self.x0),
+                resize(self.noise),
+                held_small,
+                partial_small,
+                weight_small,
+                self._held_at,
+            )
+        return cached[:5]
 
     def before_model(self, x: torch.Tensor, level: float | torch.Tensor) -> torch.Tensor:
         """The model input: ``x`` with held pixels replaced by the original noised to ``level``."""
         lv = level_of(level)
         self._observe(lv)
-        x0, noise, held = self._operands(x)
+        x0, noise, held, _, _ = self._operands(x)
         if not self._any_held:
             return x
         return torch.where(held, self.space.noised(x0, noise, lv), x)
@@ -120,10 +162,16 @@ class DifferentialInjector:
         """The model output: ``prediction`` with held pixels replaced by the one that keeps them on course.
 
         ``x`` is the sampler's own latent of this call (what it handed the model, before :meth:`before_model`):
-        the sampler applies the prediction to that latent, so an eps prediction must be derived from it."""
+        the sampler applies the prediction to that latent, so an eps prediction must be derived from it.
+        A partly free pixel (continuous schedules) gets ``held + w * (prediction - held)``."""
         lv = level_of(level)
         self._observe(lv)
-        x0, _, held = self._operands(prediction)
+        x0, _, held, partial, weight = self._operands(prediction)
+        if partial is not None:
+            held_prediction = self.space.held_prediction(x0, x, lv)
+            blended = held_prediction + weight * (prediction - held_prediction)
+            prediction = torch.where(partial, blended, prediction)
+            return torch.where(held, held_prediction, prediction) if self._any_held else prediction
         if not self._any_held:
             return prediction
         return torch.where(held, self.space.held_prediction(x0, x, lv), prediction)
@@ -133,7 +181,7 @@ class DifferentialInjector:
         sampler's last update is float arithmetic, and some samplers stop short of level 0."""
         if x.shape != self.x0.shape:
             raise ValueError(f"the sampler returned {tuple(x.shape)}, the original is {tuple(self.x0.shape)}")
-        x0, _, held = self._operands(x)
+        x0, _, held, _, _ = self._operands(x)
         if not self._any_held:
             return x
         return torch.where(held, x0, x)
