@@ -57,6 +57,7 @@
             softness: numberOf("diffdiff_softness"),
             fan_strengths: (q("#diffdiff_fan_strengths textarea") || {}).value,
             equalize: checked("diffdiff_equalize"),
+            continuous: checked("diffdiff_continuous"),
         };
         ["black_point", "white_point", "gamma", "blur", "quantize", "range_low", "range_high"].forEach(function(n) {
             out[n] = numberOf("diffdiff_" + n);

@@ -52,13 +52,14 @@ def dry_run_levels(family: str, strength: float, steps: int) -> list[float]:
 
 @pytest.mark.parametrize("family", FAMILIES + list(CHURN_LOOPS))
 @pytest.mark.parametrize("strength", [1.0, 0.55])
-def test_preview_masks_equal_the_injectors_at_every_model_call(family, strength):
+@pytest.mark.parametrize("continuous", [False, True])
+def test_preview_masks_equal_the_injectors_at_every_model_call(family, strength, continuous):
     g = torch.Generator().manual_seed(5)
     x0, noise = torch.randn(1, 4, H, W, generator=g), torch.randn(1, 4, H, W, generator=g)
     m = graded_map()
-    run, schedule = differential(family, TinyNet(seed=2), x0, noise, m, strength, STEPS)
+    run, schedule = differential(family, TinyNet(seed=2), x0, noise, m, strength, STEPS, continuous=continuous)
     levels = dry_run_levels(family, schedule.effective_strength, STEPS)
-    preview = preview_run(m, strength, STEPS, start_levels(family, STEPS), levels)
+    preview = preview_run(m, strength, STEPS, start_levels(family, STEPS), levels, continuous=continuous)
     assert preview.call_levels == pytest.approx(run.levels, rel=1e-6)
     assert preview.calls == len(run.held) > 0
     for k, held in enumerate(run.held):

@@ -368,6 +368,32 @@ def test_sampling_runs_at_the_effective_strength_and_restores_everything():
     assert not torch.equal(out[0][~keep], p.init_latent[0][~keep])
 
 
+def test_the_continuous_setting_reaches_the_schedule_and_keeps_black_and_constant_maps_exact():
+    outs = {}
+    for continuous in (False, True):
+        sampler = FakeKDiffusionSampler()
+        p, args = adapter_p(sampler, gradient_map())
+        args = DiffDiffArgs(**{**vars(args), "continuous": continuous})
+        sampling = DifferentialSampling(p, plan_run(p, args), setup_img2img_steps)
+        sampling.install()
+        noise = torch.randn(p.init_latent.shape, generator=torch.Generator().manual_seed(1))
+        outs[continuous] = p.sampler.sample_img2img(p, p.init_latent, noise, None, None)
+        assert (sampling.last_injector.schedule.partial_level is not None) == continuous
+        keep = torch.from_numpy(sampling.plan.latent_map == 0).expand_as(outs[continuous][0])
+        assert torch.equal(outs[continuous][0][keep], p.init_latent[0][keep])
+    assert not torch.equal(outs[False], outs[True])  # the gradient's greys are treated differently
+    constant = {}
+    for continuous in (False, True):
+        sampler = FakeKDiffusionSampler()
+        p, args = adapter_p(sampler, np.full((32, 64), 153))
+        DifferentialSampling(
+            p, plan_run(p, DiffDiffArgs(**{**vars(args), "continuous": continuous})), setup_img2img_steps
+        ).install()
+        noise = torch.randn(p.init_latent.shape, generator=torch.Generator().manual_seed(1))
+        constant[continuous] = p.sampler.sample_img2img(p, p.init_latent, noise, None, None)
+    assert torch.equal(constant[False], constant[True])
+
+
 def test_a_failure_inside_sampling_leaves_nothing_patched():
     sampler = FakeKDiffusionSampler(fail_at=2)
     p, args = adapter_p(sampler, gradient_map())

@@ -124,10 +124,12 @@ def preview_run(
     run_t_enc: int | None = None,
     plain_calls: int | None = None,
     plain_steps: int | None = None,
+    continuous: bool = False,
 ) -> RunPreview:
-    """Foresee a run. ``latent_map``, ``strength``, ``steps``, ``start_levels`` and ``run_t_enc`` are what the run
-    plans its schedule with (:func:`plan_schedule`); ``call_levels`` the levels of its model calls, in order."""
-    schedule = plan_schedule(pixel_strengths(latent_map, strength), start_levels, steps, run_t_enc)
+    """Foresee a run. ``latent_map``, ``strength``, ``steps``, ``start_levels``, ``run_t_enc`` and ``continuous``
+    are what the run plans its schedule with (:func:`plan_schedule`); ``call_levels`` the levels of its model calls,
+    in order. A pixel's free call is the first call at which it is not held (partly free counts as free)."""
+    schedule = plan_schedule(pixel_strengths(latent_map, strength), start_levels, steps, run_t_enc, continuous)
     n, _, h, w = schedule.free_level.shape
     # the run's own injector, on a one-channel stand-in latent: only its held masks are read
     zeros = torch.zeros(n, 1, h, w, dtype=torch.float32)

@@ -213,7 +213,7 @@ class DifferentialSampling:
         try:
             steps, t_enc = self.setup_steps(p, kwargs.get("steps"))
             levels, space = sampler_levels(p, self.sampler, steps)
-            schedule = plan_schedule(strengths, levels, steps, run_t_enc=t_enc)
+            schedule = plan_schedule(strengths, levels, steps, run_t_enc=t_enc, continuous=self.plan.args.continuous)
             injector = self.last_injector = DifferentialInjector(x, noise, schedule, space)
             denoiser.forward = wrap_denoiser(denoiser, injector, self.conditioning)
             result = injector.finish(self.original(p, x, noise, *args, **kwargs))

@@ -277,7 +277,15 @@ def foresee(body: Mapping[str, Any], host: PreviewHost) -> dict[str, Any]:
     plain_strength = 1.0 if args.mode == "fan" else req.denoising_strength
     _, plain, plain_t_enc, _ = sampler_call_levels(host, sampler, p, plain_strength)
     preview: RunPreview = preview_run(
-        plan.latent_map, plan.strength, len(start_levels), start_levels, calls, t_enc, len(plain), plain_t_enc
+        plan.latent_map,
+        plan.strength,
+        len(start_levels),
+        start_levels,
+        calls,
+        t_enc,
+        len(plain),
+        plain_t_enc,
+        continuous=args.continuous,
     )
     out = preview.to_json()
     out["frame"] = {"width": req.width, "height": req.height}

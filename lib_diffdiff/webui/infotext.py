@@ -40,7 +40,7 @@ SHAPING = frozenset(f.name for f in fields(MapShape))
 
 def relevant(args: DiffDiffArgs) -> set[str]:
     """The settings that matter for this mode (others are not written)."""
-    names = {"enabled", "mode", "preserve", "step_conditioning"}
+    names = {"enabled", "mode", "preserve", "step_conditioning", "continuous"}
     if args.mode == "map":
         names |= {"map", "invert", "multiplier"} | SHAPING
     elif args.mode == "soft inpaint":
