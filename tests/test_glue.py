@@ -103,7 +103,8 @@ def test_bad_fields_name_the_problem(args, message):
         DiffDiffArgs(enabled=True),
         DiffDiffArgs(enabled=True, invert=True, multiplier=1.5, preserve=False),
         DiffDiffArgs(enabled=True, mode="soft inpaint", softness=7.0),
-        DiffDiffArgs(enabled=True, mode="fan", fan_strengths=(0.1, 0.35, 1.0), fan_labels=False),
+        DiffDiffArgs(enabled=True, mode="fan", fan_strengths=(0.1, 0.35, 1.0), fan_labels=False, continuous=True),
+        DiffDiffArgs(enabled=True, continuous=True, step_conditioning=False),
     ],
 )
 def test_infotext_round_trip(args):
@@ -112,7 +113,8 @@ def test_infotext_round_trip(args):
     assert restored["enabled"] is True
     assert restored["mode"] == MODES[args.mode]
     reparsed = parse_script_args([{**{k: v for k, v in restored.items() if v is not None and k != "map"}}])
-    for name in ("invert", "multiplier", "softness", "fan_strengths", "fan_labels", "preserve"):
+    names = ("invert", "multiplier", "softness", "fan_strengths", "fan_labels", "preserve", "continuous")
+    for name in (*names, "step_conditioning"):
         if getattr(args, name) != getattr(DiffDiffArgs(), name):
             assert getattr(reparsed, name) == getattr(args, name), name
 
