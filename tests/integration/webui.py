@@ -74,6 +74,17 @@ class WebUI:
                 return name
         return None
 
+    def gain_vae_name(self) -> str | None:
+        """The transparent VAE with gain 16 (tests/tools/make_transparent_vae.py --gain 16), for measurements where
+        a random model must not clip the pixels: DIFFDIFF_TEST_GAIN_VAE, else the first name containing "gain16"."""
+        listing = "/sdapi/v1/sd-modules" if self.is_forge() else "/sdapi/v1/sd-vae"
+        names = [v["model_name"] for v in self.get(listing)]
+        wanted = os.environ.get("DIFFDIFF_TEST_GAIN_VAE")
+        for name in names:
+            if (wanted and name == wanted) or (not wanted and "gain16" in name.lower()):
+                return name
+        return None
+
     def vae_settings(self, vae: str) -> dict:
         """The override_settings that select ``vae`` for one request."""
         return {"forge_additional_modules": [vae]} if self.is_forge() else {"sd_vae": vae}

@@ -10,7 +10,14 @@ standalone key layout (encoder.*, decoder.*, quant_conv.*, post_quant_conv.*), s
 models/VAE/ for an SDXL checkpoint; only the scale factor (0.13025, sd_xl_base.yaml / Forge latent.SDXL)
 differs. A VAE made for 0.18215 would scale SDXL latents by 0.13025/0.18215 = 0.715.
 
-Usage:  python tests/tools/make_transparent_vae.py OUT.safetensors [--scale 0.13025] [--offset-levels 0.25]
+A *gain* G > 1 (``--gain 16``) builds the VAE for scale / G: the latent the sampler sees is then G times the block
+mean, so the noise and a random-weight model's updates are G times smaller against the image. Pixel round trips
+stay exact; what changes is that a random model's output no longer clips: with the plain transparent VAE about 97 %
+of the pixels come out 0 or 255 at strength 1, which makes img2img at 0.8 and at 1.0 look the same and hides how
+the change grows with strength. The continuous-strength measurements (tests/integration/test_continuous_strength.py,
+benchmarks/bench_smooth.py) use ``--scale 0.18215 --gain 16`` for SD1.5 (about a third of the pixels clip at 1).
+
+Usage:  python tests/tools/make_transparent_vae.py OUT.safetensors [--scale 0.13025] [--gain 1] [--offset-levels 0.25]
             [--shared-tools DIR]   # default: <repo root>/../shared/tools
             [--check WEBUI]        # self-test: the shared tool's ldm check, then the SDXL (sgm) path
 Run the check with the WebUI's venv (torch, safetensors, omegaconf, the ldm/sgm repositories).
@@ -82,21 +89,24 @@ def main():
     ap = argparse.ArgumentParser(description="Write a transparent VAE for a given latent scale (fp32 safetensors).")
     ap.add_argument("out")
     ap.add_argument("--scale", type=float, default=0.13025, help="latent scale factor (SDXL 0.13025, SD1.x 0.18215)")
+    ap.add_argument("--gain", type=float, default=1.0, help="latent = gain x block mean (see the docstring)")
     ap.add_argument("--offset-levels", type=float, default=0.25)
     ap.add_argument("--shared-tools", default=os.path.join(REPO_ROOT, "..", "shared", "tools"))
     ap.add_argument("--check", metavar="WEBUI", help="A1111 checkout: run the ldm and the sgm (SDXL) self-checks")
     a = ap.parse_args()
-    mod = load_shared(os.path.abspath(a.shared_tools), a.scale)
+    if a.gain != 1.0 and a.check:
+        sys.exit("--check verifies the unit-gain construction only")
+    mod = load_shared(os.path.abspath(a.shared_tools), a.scale / a.gain)
     sd = mod.build(a.offset_levels)
     save_file(
         sd,
         a.out,
         metadata={
-            "transparent_vae": f"8x8 mean-pool/nearest VAE for latent scale {a.scale:g}, "
+            "transparent_vae": f"8x8 mean-pool/nearest VAE for latent scale {a.scale:g}, gain {a.gain:g}, "
             f"K={mod.K:g}, offset_levels={a.offset_levels:g}"
         },
     )
-    print(f"wrote {a.out}: {len(sd)} tensors, {os.path.getsize(a.out)} bytes, scale {a.scale:g}")
+    print(f"wrote {a.out}: {len(sd)} tensors, {os.path.getsize(a.out)} bytes, scale {a.scale:g}, gain {a.gain:g}")
     if a.check:
         webui = os.path.abspath(a.check)
         print("ldm AutoencoderKL check (shared tool's self_check):")
