@@ -64,31 +64,40 @@ def run(webui: WebUI, vae, image, ramp: np.ndarray, continuous: bool, steps: int
     return [decode(i) for i in out["images"][: args.seeds]]
 
 
-def figure(ramp, source, outputs, changes, values, path: Path) -> None:
-    """Map, the change of each mode (grey, brighter = more change), and change against value per column."""
-    label_h, gap, chart_h = 16, 6, 160
-    rows = [("change map (ramp 0 to 1)", np.repeat(ramp[:, :, None], 3, axis=2))]
+def figure(ramp, source, outputs, changes, values, path: Path, zoom: int = 2) -> None:
+    """Map, the change of each mode (grey, brighter = more change), and change against value per column (on a
+    square-root scale, so the small changes of the dark end stay visible)."""
+    label_h, gap, chart_h = 18, 8, 220
+    width, height = W * zoom, H * zoom
+    rows = [("change map: a ramp from 0 (left) to 1 (right)", np.repeat(ramp[:, :, None], 3, axis=2))]
     scale = max(float(np.abs(o[0] - source).mean(axis=2).max()) for o in outputs.values())
     for continuous, outs in outputs.items():
         diff = np.abs(outs[0] - source).mean(axis=2) / max(scale, 1e-9) * 255.0
-        rows.append((f"change, {MODES[continuous]}, 4 steps", np.repeat(diff[:, :, None], 3, axis=2)))
-    sheet = Image.new("RGB", (W + 2 * gap, len(rows) * (H + label_h + gap) + chart_h + label_h + 2 * gap), "white")
+        rows.append((f"change, {MODES[continuous]}, 4 steps (brighter = more)", np.repeat(diff[:, :, None], 3, axis=2)))
+    sheet = Image.new("RGB", (width + 2 * gap, len(rows) * (height + label_h + gap) + chart_h + 2 * label_h + 2 * gap))
+    sheet.paste((255, 255, 255), (0, 0, *sheet.size))
     draw = ImageDraw.Draw(sheet)
-    typeface = font(11)
+    typeface = font(13)
     y = gap
     for text, pixels in rows:
         draw.text((gap, y), text, fill=(0, 0, 0), font=typeface)
-        sheet.paste(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB"), (gap, y + label_h))
-        y += H + label_h + gap
-    draw.text((gap, y), "mean change per latent column vs map value (transparent VAE, random weights)", fill=0)
-    top, bottom = y + label_h, y + label_h + chart_h - 4
-    draw.rectangle((gap, top, gap + W - 1, bottom), outline=(160, 160, 160))
-    peak = max(float(c.max()) for c in changes.values())
+        picture = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB").resize((width, height), 0)
+        sheet.paste(picture, (gap, y + label_h))
+        y += height + label_h + gap
+    draw.text((gap, y), "mean change per latent column against its map value", fill=(0, 0, 0), font=typeface)
+    note = "(square-root scale; random weights, transparent VAE)"
+    draw.text((gap, y + label_h), note, fill=(90, 90, 90), font=typeface)
+    top, bottom = y + 2 * label_h + 4, y + 2 * label_h + chart_h - 4
+    draw.rectangle((gap, top, gap + width - 1, bottom), outline=(160, 160, 160))
+    peak = max(float(c.max()) for c in changes.values()) ** 0.5
     colours = {False: (200, 60, 40), True: (40, 90, 200)}
     for continuous, change in changes.items():
-        points = [(gap + v * (W - 1), bottom - c / peak * (bottom - top - 4)) for v, c in zip(values, change)]
+        points = [
+            (gap + v * (width - 1), bottom - max(c, 0.0) ** 0.5 / peak * (bottom - top - 4))
+            for v, c in zip(values, change)
+        ]
         draw.line(points, fill=colours[continuous], width=2)
-        draw.text((gap + 6, top + 4 + 14 * continuous), MODES[continuous], fill=colours[continuous], font=typeface)
+        draw.text((gap + 8, top + 6 + 16 * continuous), MODES[continuous], fill=colours[continuous], font=typeface)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
 
@@ -99,7 +108,7 @@ def main() -> int:
     parser.add_argument("--scheduler", default="Automatic")
     parser.add_argument("--cfg", type=float, default=5.0)
     parser.add_argument("--steps", type=int, nargs="+", default=[4, 6, 8])
-    parser.add_argument("--long", type=int, default=30, help="the step count at which the two modes are compared")
+    parser.add_argument("--long", type=int, default=30, help="step count at which the modes are compared (0: none)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--vae", default=None, help="VAE name (default: the gain-16 transparent one)")
     parser.add_argument("--save", type=Path, default=None, help="folder for smooth-strength.png")
@@ -118,7 +127,7 @@ def main() -> int:
     values = column_values(ramp / 255.0)
     print(f"{args.sampler}, schedule {args.scheduler}, CFG {args.cfg:g}, {W}x{H}, {args.seeds} seeds, VAE {name}")
     verdicts = []
-    for steps in [*args.steps, args.long]:
+    for steps in [*args.steps, *([args.long] if args.long > 0 else [])]:
         bands = step_bands(values, 1.0, steps)
         changes, outputs = {}, {}
         for continuous in (False, True):

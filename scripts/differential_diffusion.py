@@ -43,6 +43,8 @@ full run.
 - **Soft inpaint** (inpaint tabs): the mask, blurred by *Softness*, becomes the map; the WebUI's own mask blur is
   not used, the transition comes from the diffusion.
 - **Strength fan**: one run with columns of the listed strengths, left to right, to compare them side by side.
+- **Few steps** (LCM, Turbo, Lightning, Hyper, DMD; 4-12 steps): turn on *Continuous strength* so that a smooth
+  map does not come out as N bands at N steps.
 
 API: `"alwayson_scripts": {"differential diffusion": {"args": [{"enabled": true, "map": "<base64>"}]}}`.
 """
