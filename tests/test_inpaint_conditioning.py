@@ -311,3 +311,30 @@ def test_a_batch_of_maps_gets_one_mask_per_image():
     out = conditioning.for_call(held)
     assert out[0, 0, 0, 0] == 0 and out[1, 0, 0, 0] == 1 and seen[-1].shape == (2, 1, 16, 16)
     assert conditioning.for_call(held.clone()) is out and conditioning.encodes == 1  # same set: no new encode
+
+
+def test_a_strength_fan_conditions_each_call_on_its_columns_free_pixels():
+    p, sampler, _, plan, _ = run(np.zeros((H, W)), mode="fan", fan_strengths=(0.3, 0.6, 1.0), fan_labels=False)
+    masks = []
+    for level, cond in zip(sampler.model.levels, sampler.model.image_conds, strict=True):
+        free = free_at(level, plan, strength=1.0)  # a fan's map holds the strengths themselves
+        assert torch.equal(cond[:, :1] > 0.5, free), f"mask channel at sigma {level}"
+        torch.testing.assert_close(cond, expected_conditioning(p, free), rtol=0, atol=1e-6)
+        masks.append(free)
+    assert len({m.numpy().tobytes() for m in masks}) == 3  # one free set per column start
+
+
+def test_in_continuous_mode_a_partly_free_pixel_is_conditioned_as_free():
+    """Oracle by call index (Euler: one call per step): a pixel of strength v sits at u = M (1 - v / v_max) on the
+    run's M calls and is changed, so shown as free, from call floor(u) on."""
+    p, sampler, _, plan, _ = run(gradient(), continuous=True)
+    v = plan.latent_map * 0.8
+    calls = sampler.model.image_conds
+    u = len(calls) * (1.0 - v / v.max())
+    partly = False
+    for k, cond in enumerate(calls):
+        free = torch.from_numpy((np.floor(u) <= k) & (v > 0))[None, None]
+        assert torch.equal(cond[:, :1] > 0.5, free), f"mask channel at call {k}"
+        torch.testing.assert_close(cond, expected_conditioning(p, free), rtol=0, atol=1e-6)
+        partly |= bool(((np.floor(u) == k) & (u % 1 > 0)).any())
+    assert partly, "the gradient must put pixels between two calls"
