@@ -71,6 +71,7 @@ def main(url: str, out: str, kind: str = "editor") -> None:
             "s.dispatchEvent(new Event('input', {bubbles: true}));"
         )
         time.sleep(0.5)
+        page.js("window.getSelection().removeAllRanges();")  # a stroke that ends off the canvas selects text
         panel = driver.find_element("css selector", "#diffdiff_enabled")
         driver.execute_script("arguments[0].scrollIntoView()", panel)
         panel.screenshot(out)
