@@ -10,8 +10,8 @@ step rule starts at the same call, the mean band slope over the overall slope, a
 the overall slope, Spearman >= 0.99. At 30 steps it prints how closely the two modes agree: the mean and largest
 difference of the column changes, relative to the mean change.
 
-With --save DIR it writes smooth-strength.png there: the map, the change of each mode at 4 steps as grey pictures,
-and the change per column against the map value (the README's figure).
+With --save DIR it writes smooth-strength.png there: the map, the change of each mode at the fewest steps as grey
+pictures, and the change per column against the map value (the README's figure).
 
 Usage: DIFFDIFF_WEBUI_URL=http://127.0.0.1:7860 python benchmarks/bench_smooth.py [--sampler Euler]
        [--scheduler Automatic] [--cfg 5] [--steps 4 6 8] [--save docs]
@@ -64,7 +64,7 @@ def run(webui: WebUI, vae, image, ramp: np.ndarray, continuous: bool, steps: int
     return [decode(i) for i in out["images"][: args.seeds]]
 
 
-def figure(ramp, source, outputs, changes, values, path: Path, zoom: int = 2) -> None:
+def figure(ramp, source, outputs, changes, values, steps: int, path: Path, zoom: int = 2) -> None:
     """Map, the change of each mode (grey, brighter = more change), and change against value per column (on a
     square-root scale, so the small changes of the dark end stay visible)."""
     label_h, gap, chart_h = 18, 8, 220
@@ -73,9 +73,10 @@ def figure(ramp, source, outputs, changes, values, path: Path, zoom: int = 2) ->
     scale = max(float(np.abs(o[0] - source).mean(axis=2).max()) for o in outputs.values())
     for continuous, outs in outputs.items():
         diff = np.abs(outs[0] - source).mean(axis=2) / max(scale, 1e-9) * 255.0
-        rows.append((f"change, {MODES[continuous]}, 4 steps (brighter = more)", np.repeat(diff[:, :, None], 3, axis=2)))
-    sheet = Image.new("RGB", (width + 2 * gap, len(rows) * (height + label_h + gap) + chart_h + 2 * label_h + 2 * gap))
-    sheet.paste((255, 255, 255), (0, 0, *sheet.size))
+        label = f"change, {MODES[continuous]}, {steps} steps (brighter = more)"
+        rows.append((label, np.repeat(diff[:, :, None], 3, axis=2)))
+    sheet_h = len(rows) * (height + label_h + gap) + chart_h + 2 * label_h + 2 * gap
+    sheet = Image.new("RGB", (width + 2 * gap, sheet_h), "white")
     draw = ImageDraw.Draw(sheet)
     typeface = font(13)
     y = gap
@@ -146,7 +147,7 @@ def main() -> int:
                 f"mean change; largest column {diff.max():.3g} = {diff.max() / mean:.1%}"
             )
         if args.save is not None and steps == min(args.steps):
-            figure(ramp, source, outputs, changes, values, args.save / "smooth-strength.png")
+            figure(ramp, source, outputs, changes, values, steps, args.save / "smooth-strength.png")
     print("continuous mode meets the bar at every step count" if all(verdicts) else "continuous mode MISSES the bar")
     return 0 if all(verdicts) else 1
 

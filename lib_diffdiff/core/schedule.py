@@ -169,8 +169,7 @@ def continuous_levels(
     ``run_levels`` (descending), by the continuous rule of the module docs."""
     m = len(run_levels)
     lookup = np.array([*run_levels, NEVER], dtype=np.float64)  # index m: past the last call
-    u = m * (1.0 - np.clip(v / effective, 0.0, 1.0))
-    u[v >= effective] = 0.0  # the run's own strength: exactly img2img
+    u = m * (1.0 - np.clip(v / effective, 0.0, 1.0))  # exactly 0 at the run's own strength: img2img
     i = np.floor(u).astype(np.int64)
     frac = u - i
     whole = frac == 0.0  # on a call: free from it, as the step rule

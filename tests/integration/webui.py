@@ -65,25 +65,24 @@ class WebUI:
         """Forge chooses VAEs among "modules" (GET /sdapi/v1/sd-modules, absent in A1111)."""
         return self.request("GET", "/sdapi/v1/sd-modules")[0] == 200
 
-    def vae_name(self) -> str | None:
+    def find_vae(self, variable: str, part: str) -> str | None:
+        """The VAE named by the environment ``variable``, else the first whose name contains ``part``."""
         listing = "/sdapi/v1/sd-modules" if self.is_forge() else "/sdapi/v1/sd-vae"
         names = [v["model_name"] for v in self.get(listing)]  # the name the VAE setting takes
-        wanted = os.environ.get("DIFFDIFF_TEST_VAE")
+        wanted = os.environ.get(variable)
         for name in names:
-            if (wanted and name == wanted) or (not wanted and "transparent" in name.lower()):
+            if (wanted and name == wanted) or (not wanted and part in name.lower()):
                 return name
         return None
+
+    def vae_name(self) -> str | None:
+        """The transparent VAE: DIFFDIFF_TEST_VAE, else the first name containing "transparent"."""
+        return self.find_vae("DIFFDIFF_TEST_VAE", "transparent")
 
     def gain_vae_name(self) -> str | None:
         """The transparent VAE with gain 16 (tests/tools/make_transparent_vae.py --gain 16), for measurements where
         a random model must not clip the pixels: DIFFDIFF_TEST_GAIN_VAE, else the first name containing "gain16"."""
-        listing = "/sdapi/v1/sd-modules" if self.is_forge() else "/sdapi/v1/sd-vae"
-        names = [v["model_name"] for v in self.get(listing)]
-        wanted = os.environ.get("DIFFDIFF_TEST_GAIN_VAE")
-        for name in names:
-            if (wanted and name == wanted) or (not wanted and "gain16" in name.lower()):
-                return name
-        return None
+        return self.find_vae("DIFFDIFF_TEST_GAIN_VAE", "gain16")
 
     def vae_settings(self, vae: str) -> dict:
         """The override_settings that select ``vae`` for one request."""
