@@ -24,7 +24,7 @@ def check_strengths(strengths: Sequence[float]) -> list[float]:
     for s in strengths:
         if isinstance(s, bool) or not isinstance(s, (int, float)):
             raise ChangeMapError(f"fan strengths must be numbers, got {s!r}")
-        if not (math.isfinite(s) and 0.0 <= s <= 1.0):
+        if not (0.0 <= s <= 1.0 and math.isfinite(s)):  # compared first: isfinite(10**400) would overflow
             raise ChangeMapError(f"fan strengths must lie in [0, 1], got {s!r}")
         out.append(float(s))
     if not out:

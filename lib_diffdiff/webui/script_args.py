@@ -32,11 +32,10 @@ def parse_named(raw: Mapping[str, Any]) -> DiffDiffArgs:
     Raises :class:`ChangeMapError` naming the field and the problem."""
     if not _as_bool(raw.get("enabled", False), "enabled"):
         return DiffDiffArgs(enabled=False)
-    unknown = sorted(set(raw) - set(SETTINGS_BY_NAME))
+    unknown = sorted(map(repr, set(raw) - set(SETTINGS_BY_NAME)))
     if unknown:
         raise ChangeMapError(
-            f"unknown Differential Diffusion field(s) {', '.join(map(repr, unknown))}; "
-            f"known fields: {', '.join(SETTINGS_BY_NAME)}"
+            f"unknown Differential Diffusion field(s) {', '.join(unknown)}; known fields: {', '.join(SETTINGS_BY_NAME)}"
         )
     values = {name: raw[name] for name in SETTINGS_BY_NAME if raw.get(name) is not None}
     defaults = DiffDiffArgs()
@@ -87,7 +86,7 @@ def _as_number(value: Any, name: str) -> float:
     setting = SETTINGS_BY_NAME[name]
     try:
         number = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         number = math.nan
     lo, hi = setting.minimum, setting.maximum
     if not (math.isfinite(number) and lo <= number <= hi):
