@@ -25,6 +25,7 @@ from lib_diffdiff.webui.adapter import (
     preserve_overlay,
     soft_inpaint_padding,
 )
+from lib_diffdiff.webui.companions import is_detail_pass, map_source_size, record_source, refusal
 from lib_diffdiff.webui.foresee import WebUIPreviewHost, foresee
 from lib_diffdiff.webui.infotext import MODE_DEPENDENT, SHAPING, infotext_params, relevant, ui_value
 from lib_diffdiff.webui.script_args import named_args, parse_named
@@ -45,6 +46,9 @@ full run.
 - **Strength fan**: one run with columns of the listed strengths, left to right, to compare them side by side.
 - **Few steps** (LCM, Turbo, Lightning, Hyper, DMD; 4-12 steps): turn on *Continuous strength* so that a smooth
   map does not come out as N bands at N steps.
+- **With other scripts**: *Ultimate SD upscale* gives each tile its part of the map; *Loopback* uses the map in
+  every loop; *SD upscale* is refused (its tiles cannot be told apart); the *Batch* tab uses this one map for every
+  image (each must have the map's aspect ratio); ADetailer's detail passes run without the map.
 
 API: `"alwayson_scripts": {"differential diffusion": {"args": [{"enabled": true, "map": "<base64>"}]}}`.
 """
@@ -59,12 +63,19 @@ class DiffDiffInputError(ChangeMapError):
         self.detail = str(self)
 
 
+def host_init(p):
+    """The host's p.init, under any wrapper an earlier process() of this object left (Loopback, SD upscale and
+    Ultimate SD upscale call process() again on the same object for every pass)."""
+    return getattr(p.init, "diffdiff_wraps", p.init)
+
+
 def fail_generation(p, error: Exception) -> None:
     """Make this generation fail with ``error``'s message, from p.init (see the module docstring)."""
 
     def init(*args, **kwargs):
         raise DiffDiffInputError(str(error))
 
+    init.diffdiff_wraps = host_init(p)
     p.init = init
 
 
@@ -106,6 +117,9 @@ def make_component(name: str):
 class Script(scripts.Script):
     def title(self):
         return TITLE
+
+    def setup(self, p, *args):
+        record_source(p)  # before a selectable script replaces the init image (see companions)
 
     def show(self, is_img2img):
         return scripts.AlwaysVisible if is_img2img else False
@@ -157,8 +171,13 @@ class Script(scripts.Script):
                 return
             if soft_inpainting_enabled(p):
                 raise ChangeMapError("the built-in Soft Inpainting is on as well; turn one of them off")
+            if refusal(p):
+                raise ChangeMapError(refusal(p))
         except ChangeMapError as e:
             fail_generation(p, e)
+            return
+        if is_detail_pass(p):
+            print("Differential Diffusion: not applied in ADetailer's detail pass (it has its own mask and strength)")
             return
         if settings.mode == "soft inpaint":
             # the transition comes from the diffusion, not from a pixel feather; the crop must hold the whole ring
@@ -166,13 +185,13 @@ class Script(scripts.Script):
             p.mask_round = False
             p.inpaint_full_res_padding = soft_inpaint_padding(p.inpaint_full_res_padding, settings.softness)
         p.extra_generation_params.update(infotext_params(settings))
-        original_init = p.init
+        original_init = host_init(p)
 
         def init(all_prompts, all_seeds, all_subseeds):
             with ConditioningRecorder(p) as recorder:
                 original_init(all_prompts, all_seeds, all_subseeds)
             try:
-                plan = plan_run(p, settings)
+                plan = plan_run(p, settings, map_source_size(p))
             except ChangeMapError as e:
                 raise DiffDiffInputError(str(e)) from e
             if settings.mode == "soft inpaint":
@@ -182,6 +201,7 @@ class Script(scripts.Script):
             p.extra_generation_params.update(infotext_params(settings, plan.summary))
             p.diffdiff_plan = plan
 
+        init.diffdiff_wraps = original_init
         p.init = init
 
     def postprocess_maskoverlay(self, p, ppmo, *args):

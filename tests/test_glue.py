@@ -229,7 +229,7 @@ def test_a_painted_map_replaces_the_uploaded_one_and_is_read_like_an_upload(scri
     positional = [True, "Change map", png(uploaded), False, 1.0, 16.0, "1", True, True]
     positional += [getattr(DiffDiffArgs(), s.name) for s in SETTINGS[len(positional) :]]
     seen = {}
-    module.plan_run = lambda p, settings: seen.setdefault("map", settings.map)
+    module.plan_run = lambda p, settings, *rest: seen.setdefault("map", settings.map)
     for extra, expected in (("", png(uploaded)), ("data:image/png;base64," + png(painted), None)):
         seen.clear()
         p = fake_p()

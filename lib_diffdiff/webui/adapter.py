@@ -82,11 +82,12 @@ def is_flow_model(sd_model: Any) -> bool:
     return callable(getattr(sd_model, "add_noise_to_latent", None))
 
 
-def plan_run(p: Any, args: DiffDiffArgs) -> RunPlan:
-    """The map on every frame; raises :class:`ChangeMapError` for anything that cannot run."""
+def plan_run(p: Any, args: DiffDiffArgs, source_size: tuple[int, int] | None = None) -> RunPlan:
+    """The map on every frame; raises :class:`ChangeMapError` for anything that cannot run. ``source_size``: the
+    image the map is fitted to, when not the current init image (a script fed an output back, see companions)."""
     if not getattr(p, "init_images", None):
         raise ChangeMapError("Differential Diffusion needs an init image (img2img)")
-    width, height = p.init_images[0].size
+    width, height = source_size or p.init_images[0].size
     box = crop_box(p)
     has_mask = getattr(p, "image_mask", None) is not None
     image_map = None
@@ -115,8 +116,11 @@ def plan_run(p: Any, args: DiffDiffArgs) -> RunPlan:
         latent_map = latent_map * nmask[0].detach().to("cpu", torch.float64).numpy()  # the map acts inside the mask
     strength = 1.0 if args.mode == "fan" else float(p.denoising_strength)
     pixel_strengths(latent_map, strength)  # validates
-    if not (latent_map > 0).any() or strength <= 0:
+    whole = image_map if image_map is not None else frame_map
+    if not (whole > 0).any() or strength <= 0:
         raise ChangeMapError("the change map is black everywhere (or the strength is 0): nothing would change")
+    # a pass that samples only a black part of the map (a tile of Ultimate SD upscale, a mask over black) is
+    # valid: every pixel is held, see DifferentialSampling.sample_img2img
     summary = map_summary(image_map if image_map is not None else frame_map)
     return RunPlan(args, strength, image_map, frame_map, latent_map, summary)
 
@@ -206,6 +210,10 @@ class DifferentialSampling:
         self.sampler.sample_img2img = self.sample_img2img
 
     def sample_img2img(self, p: Any, x: torch.Tensor, noise: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if not (self.plan.latent_map > 0).any():
+            # this pass's part of the map is black: every pixel is held at every call, so the run ends on the
+            # original latent; no model call is needed to get it
+            return x.clone()
         denoiser = self.sampler.model_wrap_cfg
         user_strength = p.denoising_strength
         strengths = pixel_strengths(self.plan.latent_map, self.plan.strength)
