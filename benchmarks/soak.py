@@ -1,0 +1,189 @@
+"""Soak a live WebUI: a fixed number of mixed img2img requests (loopback only), each checked, with the WebUI's
+resident memory measured after warm-up and at the end.
+
+The mix (reproducible from --seed): change maps that keep one half (exact kept pixels on the transparent VAE, the
+rest changed), strength fans "0, 1", soft inpaint, the extension off (disabled args or none: plain img2img, no
+infotext), hostile requests (bombs, SVG, URL and path strings, wrong aspect, out-of-range numbers...: each must get
+a 4xx naming the extension), groups of 2-3 requests sent at once from as many clients (each must keep its own map),
+and requests interrupted or skipped from a second client at the first model call, the last one, the middle or
+inside a batch, each followed by a fixed map request that must equal a fresh run of it bit for bit. Every sampler
+the host lists (but DPM adaptive), random schedulers, 2-4 steps, 64-128 px, batch size and count 1-4.
+A fixed plain request before and after the soak must come back bit-identical.
+
+Usage: DIFFDIFF_WEBUI_URL=http://127.0.0.1:7860 python benchmarks/soak.py [--requests 500] [--time-limit 3600]
+       [--seed 0] [--pid PID] [--report soak.json]
+Exit status 0 when every check held and resident memory grew at most --max-growth MB (50).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import random
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.integration.robustness import (  # noqa: E402
+    Maker,
+    listening_pid,
+    map_probe,
+    plain_probe,
+    resident_mb,
+    send_stopped,
+    send_together,
+)
+from tests.integration.webui import WebUI, decode, webui_url  # noqa: E402
+
+KINDS = [("map", 34), ("fan", 8), ("soft inpaint", 8), ("off", 12), ("bad", 18), ("together", 6), ("stopped", 14)]
+"""Each kind's share of the draws, in per cent (a "together" draw sends 2-3 requests)."""
+POINTS = ["first", "last", "middle", "batch"]
+
+
+def images_key(answer: dict) -> list[bytes]:
+    """The pixels of every image of an answer (PNG bytes could differ in metadata alone)."""
+    return [decode(text).tobytes() for text in answer.get("images") or []]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--time-limit", type=float, default=3600.0, help="seconds; stop sending after it")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pid", type=int, help="the WebUI process (default: the one listening on the URL's port)")
+    parser.add_argument("--max-growth", type=float, default=50.0, help="MB of resident memory growth allowed")
+    parser.add_argument("--verbose", action="store_true", help="print every request's time")
+    parser.add_argument("--report", type=Path, help="write the figures and every failure as JSON")
+    args = parser.parse_args()
+
+    url = webui_url()
+    if url is None:
+        raise SystemExit("set DIFFDIFF_WEBUI_URL to the live WebUI (for example http://127.0.0.1:7860)")
+    parsed = urllib.parse.urlparse(url)
+    if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"the soak runs against a loopback WebUI only, not {parsed.hostname}")
+    webui = WebUI(url)
+    pid = args.pid or listening_pid(parsed.port or 80)
+    if pid is None:
+        raise SystemExit("could not find the WebUI process; pass --pid")
+    vae = webui.vae_name()
+    if vae is None:
+        raise SystemExit("the soak needs the transparent VAE (tests/tools/make_transparent_vae.py) in the WebUI")
+    samplers = [s["name"] for s in webui.get("/sdapi/v1/samplers")]
+    schedulers = [s["label"] for s in webui.get("/sdapi/v1/schedulers")]
+    maker = Maker(webui, vae, samplers, schedulers, seed=args.seed)
+    rng = random.Random(args.seed + 1)
+    kinds, weights = zip(*KINDS, strict=True)
+
+    started = time.monotonic()
+    sent = 0
+    counts: collections.Counter = collections.Counter()
+    failures: list[dict] = []
+    memory: dict[str, float] = {"start": resident_mb(pid)}
+
+    def post(body: dict) -> tuple[int, dict]:
+        nonlocal sent
+        sent += 1
+        t0 = time.monotonic()
+        out = webui.request("POST", "/sdapi/v1/img2img", body)
+        if args.verbose:
+            shape = f"{body['width']}x{body['height']} {body['batch_size']}x{body['n_iter']} {body['steps']} steps"
+            print(f"  #{sent} {time.monotonic() - t0:5.1f} s {body['sampler_name']} {shape}", flush=True)
+        return out
+
+    def record(kind: str, problem: str, notes: dict) -> None:
+        counts[kind] += 1
+        if problem:
+            failures.append({"request": sent, "kind": kind, "problem": problem, **notes})
+            print(f"  FAIL #{sent} {kind}: {problem} {notes}", flush=True)
+
+    plain = plain_probe(webui, vae)
+    status, before = post(plain)
+    assert status == 200, before
+    probe = map_probe(webui, vae)
+    status, fresh = post(probe)
+    assert status == 200, fresh
+
+    # warm-up: every sampler once at the largest size and batch, so that the host's caches and the allocator's
+    # pools reach the sizes the soak needs before the memory baseline is taken
+    for sampler in maker.samplers:
+        request = maker.map_request(size=(128, 128), sampler_name=sampler, steps=2, batch_size=4, n_iter=1)
+        status, answer = post(request.body)
+        record("warm-up", request.check(status, answer), request.notes)
+    for request in (maker.soft_inpaint_request(), maker.fan_request(), maker.off_request()):
+        status, answer = post(request.body)
+        record("warm-up", request.check(status, answer), request.notes)
+    memory["warm"] = resident_mb(pid)
+
+    while sent < args.requests and time.monotonic() - started < args.time_limit:
+        kind = rng.choices(kinds, weights)[0]
+        if kind == "map":
+            request = maker.map_request()
+        elif kind == "fan":
+            request = maker.fan_request()
+        elif kind == "soft inpaint":
+            request = maker.soft_inpaint_request()
+        elif kind == "off":
+            request = maker.off_request()
+        elif kind == "bad":
+            request = maker.bad_request()
+        if kind in ("map", "fan", "soft inpaint", "off", "bad"):
+            status, answer = post(request.body)
+            record(kind, request.check(status, answer), request.notes)
+        elif kind == "together":
+            group = [maker.map_request(keep=side) for side in rng.sample(["left", "right", "top", "bottom"], 3)]
+            group = group[: rng.choice([2, 3])]
+            answers = send_together(webui, group)
+            sent += len(group)
+            for request, (status, answer) in zip(group, answers, strict=True):
+                record("together", request.check(status, answer), request.notes)
+        else:
+            point, action = rng.choice(POINTS), rng.choice(["interrupt", "skip"])
+            request = maker.map_request()
+            if point == "batch":
+                request.body["n_iter"] = max(2, request.body["n_iter"])
+            request.body["steps"] = max(4, request.body["steps"])  # a point to stop at, and time to reach it
+            sent += 1
+            status, answer, seen = send_stopped(webui, request, point, action)
+            problem = "" if status == 200 else f"HTTP {status}: {str(answer)[:200]}"
+            record(f"{action} at {point}", problem, {**request.notes, "seen": seen})
+            status, again = post(probe)
+            same = status == 200 and images_key(again) == images_key(fresh)
+            record("after a stop", "" if same else "the next generation differs from a fresh one", {})
+        if sent % 25 == 0:
+            elapsed = time.monotonic() - started
+            print(f"{sent} requests, {elapsed:.0f} s, {resident_mb(pid):.0f} MB, {len(failures)} failures", flush=True)
+
+    status, after = post(plain)
+    plain_identical = status == 200 and images_key(after) == images_key(before)
+    memory["end"] = resident_mb(pid)
+    growth = memory["end"] - memory["warm"]
+    elapsed = time.monotonic() - started
+    report = {
+        "url": url,
+        "requests": sent,
+        "seconds": round(elapsed),
+        "counts": dict(counts),
+        "failures": failures,
+        "resident_mb": {k: round(v, 1) for k, v in memory.items()},
+        "growth_after_warm_up_mb": round(growth, 1),
+        "plain_request_bit_identical_after_soak": plain_identical,
+    }
+    print(json.dumps({k: v for k, v in report.items() if k != "failures"}, indent=1))
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=1))
+    ok = not failures and plain_identical and growth <= args.max_growth and sent >= args.requests
+    print(
+        f"{'PASS' if ok else 'FAIL'}: {sent} requests in {elapsed / 60:.1f} min, {len(failures)} failures, "
+        f"resident memory {memory['warm']:.0f} -> {memory['end']:.0f} MB after warm-up ({growth:+.1f} MB), "
+        f"plain request {'bit-identical' if plain_identical else 'CHANGED'} after the soak"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
