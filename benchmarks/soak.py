@@ -7,8 +7,8 @@ infotext), hostile requests (bombs, SVG, URL and path strings, wrong aspect, out
 a 4xx naming the extension), groups of 2-3 requests sent at once from as many clients (each must keep its own map),
 and requests interrupted or skipped from a second client at the first model call, the last one, the middle or
 inside a batch, each followed by a fixed map request that must equal a fresh run of it bit for bit. Every sampler
-the host lists (but DPM adaptive), random schedulers, 2-4 steps, 64-128 px, batch size and count 1-4.
-A fixed plain request before and after the soak must come back bit-identical.
+the host lists (but DPM adaptive), random schedulers, 2-4 steps (5-6 on timestep samplers), 64-128 px, batch size
+and count 1-4. A fixed plain request before and after the soak must come back bit-identical.
 
 Usage: DIFFDIFF_WEBUI_URL=http://127.0.0.1:7860 python benchmarks/soak.py [--requests 500] [--time-limit 3600]
        [--seed 0] [--pid PID] [--report soak.json]
@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.integration.robustness import (  # noqa: E402
+    TIMESTEP_SAMPLERS,
     Maker,
     listening_pid,
     map_probe,
@@ -111,7 +112,8 @@ def main() -> int:
     # warm-up: every sampler once at the largest size and batch, so that the host's caches and the allocator's
     # pools reach the sizes the soak needs before the memory baseline is taken
     for sampler in maker.samplers:
-        request = maker.map_request(size=(128, 128), sampler_name=sampler, steps=2, batch_size=4, n_iter=1)
+        steps = 5 if sampler in TIMESTEP_SAMPLERS else 2
+        request = maker.map_request(size=(128, 128), sampler_name=sampler, steps=steps, batch_size=4, n_iter=1)
         status, answer = post(request.body)
         record("warm-up", request.check(status, answer), request.notes)
     for request in (maker.soft_inpaint_request(), maker.fan_request(), maker.off_request()):

@@ -20,6 +20,7 @@ from lib_diffdiff.maps.alignment import keep_mask
 from lib_diffdiff.webui.adapter import (
     ConditioningRecorder,
     DifferentialSampling,
+    check_model_calls,
     crop_box,
     plan_run,
     preserve_overlay,
@@ -192,6 +193,7 @@ class Script(scripts.Script):
                 original_init(all_prompts, all_seeds, all_subseeds)
             try:
                 plan = plan_run(p, settings, map_source_size(p))
+                check_model_calls(p, plan, sd_samplers_common.setup_img2img_steps)
             except ChangeMapError as e:
                 raise DiffDiffInputError(str(e)) from e
             if settings.mode == "soft inpaint":

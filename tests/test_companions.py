@@ -17,7 +17,7 @@ from lib_diffdiff import ChangeMapError
 from lib_diffdiff.maps.alignment import fit_to_image, to_processing_frame
 from lib_diffdiff.maps.reading import load_change_map
 from lib_diffdiff.maps.transforms import crop, resize_to
-from lib_diffdiff.webui.adapter import DifferentialSampling, plan_run
+from lib_diffdiff.webui.adapter import DifferentialSampling, check_model_calls, plan_run
 from lib_diffdiff.webui.companions import map_source_size, record_source, refusal, selected_script_title
 from lib_diffdiff.webui.settings import DiffDiffArgs
 
@@ -209,3 +209,31 @@ def test_the_processing_frame_of_a_fed_back_image_is_the_frame_itself():
     m = np.random.default_rng(0).random((64, 64)).astype(np.float32)
     for mode in (0, 1, 2):
         np.testing.assert_array_equal(to_processing_frame(m, 64, 64, mode, None), m)
+
+
+class FakeTimestepSampler(FakeKDiffusionSampler):
+    """A WebUI timestep sampler (DDIM): img2img runs timesteps[:t_enc] and calls the model t_enc - 1 times."""
+
+    config = SimpleNamespace(name="DDIM")
+
+    def get_timesteps(self, p, steps):
+        return torch.clip(torch.arange(0, 1000, 1000 // steps) + 1, 0, 999)
+
+
+@pytest.mark.parametrize(
+    "steps,strength,refused", [(2, 1.0, True), (3, 0.6, True), (3, 1.0, False), (10, 0.15, True), (10, 0.2, False)]
+)
+def test_a_timestep_sampler_run_without_a_model_call_is_refused(steps, strength, refused):
+    values = np.zeros((32, 64), np.uint8)
+    values[:, 32:] = 255
+    p = loopback_p(Image.new("RGB", (64, 32)), 64, 32, 0)
+    p.sampler, p.steps, p.denoising_strength = FakeTimestepSampler(), steps, strength
+    plan = plan_run(p, DiffDiffArgs(enabled=True, map=png(values)))
+    if refused:
+        with pytest.raises(ChangeMapError, match=r"DDIM makes no model call.*raise the steps or the strength"):
+            check_model_calls(p, plan, setup_img2img_steps)
+    else:
+        check_model_calls(p, plan, setup_img2img_steps)
+    assert p.denoising_strength == strength
+    p.sampler = FakeKDiffusionSampler()  # k-diffusion samplers call the model from t_enc = 1 on
+    check_model_calls(p, plan, setup_img2img_steps)

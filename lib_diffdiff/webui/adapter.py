@@ -125,6 +125,28 @@ def plan_run(p: Any, args: DiffDiffArgs, source_size: tuple[int, int] | None = N
     return RunPlan(args, strength, image_map, frame_map, latent_map, summary)
 
 
+def check_model_calls(p: Any, plan: RunPlan, setup_steps: SetupSteps) -> None:
+    """Refuse a run that would make no model call. The WebUI's timestep samplers (DDIM, PLMS, UniPC) run img2img
+    over ``timesteps[:t_enc]`` and call the model only when t_enc >= 2; below that plain img2img returns the noised
+    latent unsampled, and with the map every pixel would stay held: nothing would change, silently."""
+    sampler = getattr(p, "sampler", None)
+    effective = float(pixel_strengths(plan.latent_map, plan.strength).max())
+    if not hasattr(sampler, "get_timesteps") or effective <= 0.0:
+        return
+    user_strength = p.denoising_strength
+    p.denoising_strength = effective
+    try:
+        steps, t_enc = setup_steps(p, None)
+    finally:
+        p.denoising_strength = user_strength
+    if t_enc < 2:
+        name = getattr(getattr(sampler, "config", None), "name", None) or type(sampler).__name__
+        raise ChangeMapError(
+            f"{name} makes no model call in img2img at {steps} steps and strength {effective:.3g} (the WebUI runs "
+            f"it for steps x strength = {t_enc} step(s) and needs at least 2): raise the steps or the strength"
+        )
+
+
 def sampler_levels(p: Any, sampler: Any, steps: int) -> tuple[list, NoiseSpace]:
     """The start level of img2img for each t_enc on this sampler, and the noise space its img2img noises in: held
     pixels must be noised exactly as the host noises the start latent."""

@@ -22,6 +22,9 @@ from .webui import WebUI, b64, block_image, decode, payload
 SIZES = (64, 96, 128)
 SLOW_SAMPLERS = {"DPM adaptive"}
 """Left out of random choice: it ignores the step count and makes hundreds of model calls on a random model."""
+TIMESTEP_SAMPLERS = {"DDIM", "DDIM CFG++", "PLMS", "UniPC"}
+"""The WebUI's timestep samplers call the model only from steps x strength >= 2 (fewer is refused, see
+adapter.check_model_calls), and UniPC needs more steps than its order (3): they get 5-6 steps."""
 
 
 @dataclass
@@ -91,14 +94,15 @@ class Maker:
         batch, count = rng.choice([1, 1, 1, 2, 2, 3, 4]), rng.choice([1, 1, 1, 2, 2, 3, 4])
         if batch * count > 6:
             count = 1
+        sampler = rng.choice(self.samplers)
         body = payload(
             image,
             self.vae,
             diffdiff,
             width=width,
             height=height,
-            steps=rng.randint(2, 4),
-            sampler_name=rng.choice(self.samplers),
+            steps=rng.randint(5, 6) if sampler in TIMESTEP_SAMPLERS else rng.randint(2, 4),
+            sampler_name=sampler,
             scheduler=rng.choice(self.schedulers) if rng.random() < 0.3 else "Automatic",
             seed=rng.randint(0, 2**31 - 1),
             batch_size=batch,
@@ -272,7 +276,8 @@ def progress(webui: WebUI) -> dict:
 
 def stop_when(webui: WebUI, point: str, action: str, started: threading.Event, deadline: float) -> dict:
     """From a second client: wait until the running generation reaches ``point`` ("first" model call, "last" one,
-    "middle", or "batch": the second image of the count), then POST ``action`` ("interrupt" or "skip").
+    "middle", or "batch": the second image of the count), then POST ``action`` ("interrupt" or "skip"). The host's
+    progress counts steps done (``sampling_step`` is set after each step), out of ``sampling_steps``.
     Returns what the progress showed when it acted."""
     started.wait(timeout=30)
     seen: dict = {}
@@ -281,7 +286,7 @@ def stop_when(webui: WebUI, point: str, action: str, started: threading.Event, d
         steps, step, job_no = state.get("sampling_steps", 0), state.get("sampling_step", 0), state.get("job_no", 0)
         if steps and (
             (point == "first" and step == 0)
-            or (point == "last" and step >= steps - 1)
+            or (point == "last" and step >= steps - 2)  # step n-2 is done: the last model call is running
             or (point == "middle" and step >= steps // 2)
             or (point == "batch" and job_no >= 1)
         ):
