@@ -221,9 +221,9 @@ def test_16bit_and_float_tiff():
     [
         (b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>', "SVG"),
         (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"></svg>', "SVG"),
-        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n", "EPS image, which is not accepted"),
-        (encoded(Image.new("RGB", (8, 8)), "PPM"), "PPM image, which is not accepted"),
-        (encoded(Image.new("RGB", (8, 8)), "ICO"), "ICO image, which is not accepted"),
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n", "EPS format, which is not accepted"),
+        (encoded(Image.new("RGB", (8, 8)), "PPM"), "PPM format, which is not accepted"),
+        (encoded(Image.new("RGB", (8, 8)), "ICO"), "ICO format, which is not accepted"),
         (b"PK\x03\x04" + bytes(60), "could not be decoded"),
     ],
 )
@@ -390,3 +390,23 @@ def test_a_bomb_is_refused_before_it_costs_memory(tmp_path, monkeypatch):
     result = peak_reading(path)
     assert isinstance(result["shape"], str) and "pixels in all" in result["shape"]
     assert result["peak_kb"] < 16 * 1024
+
+
+def test_a_patched_image_open_is_never_reached(monkeypatch):
+    """Other extensions patch PIL.Image.open (ADetailer's ultralytics pip-installs a HEIF plugin on the first
+    unidentified file): reading a map, good or hostile, goes through Pillow's plugin table instead."""
+    calls = []
+
+    def patched(*args, **kwargs):
+        calls.append(args)
+        raise RuntimeError("a companion's patched Image.open was called")
+
+    monkeypatch.setattr(Image, "open", patched)
+    levels = np.array([[0, 128, 255]], np.uint8)
+    for fmt in ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"):
+        m = load_change_map(encoded(Image.fromarray(levels, "L"), fmt, **({"quality": 100} if fmt == "JPEG" else {})))
+        assert m.shape == (1, 3)
+    for hostile in (b"not an image", b"<svg/>", encoded(Image.new("RGB", (4, 4)), "PPM"), png_claiming(50_000, 50_000)):
+        with pytest.raises(ChangeMapError):
+            load_change_map(hostile)
+    assert calls == []

@@ -163,7 +163,7 @@ def huge_png(width: int, height: int) -> bytes:
         (b"", "empty"),
         (png_bytes(Image.new("L", (64, 64)))[:60], "decoded"),  # truncated PNG
         (huge_png(MAX_SIDE + 1, 8), "per side"),
-        (huge_png(50000, 50000), "too large"),
+        (huge_png(50000, 50000), "too large|per side"),
         (huge_png(9000, 9000), "pixels in all"),
         (np.zeros((0, 5), np.uint8), "empty"),
         (np.array([[0.5, np.nan]]), "NaN"),

@@ -159,7 +159,7 @@ def _open_image(data: bytes, what: str) -> Image.Image:
     if not data:
         raise ChangeMapError(f"the {what} is empty (no bytes)")
     try:
-        image = Image.open(io.BytesIO(data), formats=FORMATS)
+        image = _pillow_open(data)
         _check_size(image.size, what)  # before decoding the pixels: a tiny file can claim a huge size
         image.load()
     except ChangeMapError:
@@ -173,18 +173,46 @@ def _open_image(data: bytes, what: str) -> Image.Image:
     return image
 
 
+def _pillow_open(data: bytes) -> Image.Image:
+    """``Image.open(formats=FORMATS)`` through Pillow's own plugin table, not through ``Image.open``: other
+    extensions patch that function (ADetailer's ultralytics answers an unidentified file by pip-installing a HEIF
+    plugin and trying again), and a hostile map must reach none of it. Only the header is read here."""
+    Image.preinit()
+    if not all(name in Image.OPEN for name in FORMATS):
+        Image.init()
+    prefix = data[:16]
+    for name in FORMATS:
+        if name not in Image.OPEN:
+            continue
+        factory, accept = Image.OPEN[name]
+        verdict = accept(prefix) if accept is not None else True
+        if isinstance(verdict, str):  # Pillow's way of saying "this format, but its decoder is missing"
+            raise UnidentifiedImageError(verdict)
+        if not verdict:
+            continue
+        try:
+            return factory(io.BytesIO(data), "")
+        except (SyntaxError, IndexError, TypeError, struct.error) as e:
+            raise OSError(f"not a valid {name} file ({e})") from e
+    raise UnidentifiedImageError("cannot identify image file")
+
+
 def _unaccepted_format_message(data: bytes, what: str) -> str:
     accepted = "PNG, JPEG, WebP, GIF, BMP or TIFF"
     head = data[:256].lstrip().lower()
     if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:4096].lower()):
         return f"the {what} is an SVG drawing; save it as {accepted}"
-    try:  # name the format for the message; only the header is parsed, the picture is never decoded
-        with Image.open(io.BytesIO(data)) as other:
-            name = other.format
-    except Exception:  # noqa: BLE001 (any failure means: not an image Pillow knows)
-        name = None
+    Image.init()
+    name = None
+    for candidate, (_factory, accept) in Image.OPEN.items():  # name the format by its signature alone
+        try:
+            if candidate not in FORMATS and accept is not None and accept(data[:16]) is True:
+                name = candidate
+                break
+        except Exception:  # noqa: BLE001, S112 (a plugin's signature check must not decide the outcome)
+            continue
     if name:
-        return f"the {what} is a {name} image, which is not accepted; save it as {accepted}"
+        return f"the {what} is in {name} format, which is not accepted; save it as {accepted}"
     return f"the {what} could not be decoded as an image (not {accepted})"
 
 
