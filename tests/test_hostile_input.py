@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -410,3 +410,29 @@ def test_a_patched_image_open_is_never_reached(monkeypatch):
         with pytest.raises(ChangeMapError):
             load_change_map(hostile)
     assert calls == []
+
+
+PREVIEW_FIELDS = ["settings", "init_width", "init_height", "width", "height", "steps", "denoising_strength"]
+PREVIEW_FIELDS += ["sampler_name", "scheduler", "mask", "mask_blur", "mask_invert", "only_masked", "padding"]
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(PREVIEW_FIELDS), json_values, max_size=6), st.booleans())
+@example({"settings": [1, 2]}, True)
+@example({"settings": "map"}, True)
+@example({"steps": 10**400}, True)
+def test_fuzzed_preview_requests_answer_or_fail_with_our_error(fields, on_a_valid_base):
+    """POST /diffdiff/v1/preview bodies (the fields over a valid request, or alone) against the preview's parsing
+    and planning, on the stand-in host of the preview tests."""
+    from test_webui_preview import Host, data_url, euler, gradient, request
+
+    body = {**request({"mode": "map", "map": data_url(gradient(16))}, width=64, height=64, steps=4), **fields}
+    if not on_a_valid_base:
+        body = dict(fields)
+    if isinstance(body.get("width"), int) and isinstance(body.get("height"), int):
+        body["width"], body["height"] = min(body["width"], 256), min(body["height"], 256)  # the deadline is for parsing
+    if isinstance(body.get("steps"), int):
+        body["steps"] = min(body["steps"], 50)
+    from lib_diffdiff.webui.foresee import foresee
+
+    sane(foresee, body, Host(euler))

@@ -114,8 +114,8 @@ class PreviewRequest:
         def integer(name: str, lo: int, hi: int, default: int | None = None) -> int:
             value = body.get(name, default)
             try:
-                number = float(value)
-            except (TypeError, ValueError):
+                number = float(value) if not isinstance(value, bool) else math.nan
+            except (TypeError, ValueError, OverflowError):
                 number = math.nan
             if not (math.isfinite(number) and lo <= number <= hi and number == int(number)):
                 raise ChangeMapError(f"preview field {name!r} must be a whole number in [{lo}, {hi}], got {value!r}")
@@ -253,7 +253,10 @@ def sampler_call_levels(
 def foresee(body: Mapping[str, Any], host: PreviewHost) -> dict[str, Any]:
     """The preview for one request (JSON in, JSON out); raises :class:`ChangeMapError` for bad input."""
     req = PreviewRequest.from_json(body)
-    raw = dict(body.get("settings") or {})
+    settings = body.get("settings") or {}
+    if not isinstance(settings, Mapping):
+        raise ChangeMapError(f"preview field 'settings' must be an object of the extension's fields, got {settings!r}")
+    raw = dict(settings)
     raw["enabled"] = True
     args = parse_named(raw)
     p = stand_in_processing(req, args.mode, args.softness, host)
