@@ -339,7 +339,11 @@ MEASURE = textwrap.dedent(
                 return int(line.split()[1])
 
     data = Path(sys.argv[2]).read_bytes()
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the present resident size
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the present resident size
+    except OSError as e:
+        print(json.dumps({"skip": f"cannot reset the peak resident size here ({e})"}))
+        sys.exit(0)
     before = status("VmRSS")
     try:
         m = load_change_map(data)
@@ -356,7 +360,10 @@ def peak_reading(path: Path) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", MEASURE, str(ROOT), str(path)], capture_output=True, text=True, timeout=120, check=True
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if "skip" in result:
+        pytest.skip(result["skip"])
+    return result
 
 
 @pytest.mark.parametrize(
