@@ -168,6 +168,30 @@ def test_ultimate_sd_upscale_gives_each_tile_its_part_of_the_map(webui, vae, ins
     assert (np.abs(outs[-1][:, 64:] - canvas[:, 64:]) > 2).any(axis=-1).mean() > 0.5, "the right tiles changed"
 
 
+def test_a_pass_over_only_black_map_keeps_its_crop_without_sampling(webui, vae):
+    """An "only masked" pass whose part of the map is black (a tile of Ultimate SD upscale over a kept region) is
+    not an error: every pixel is held, so the run ends on the original latent, which decodes exactly."""
+    image = block_image(128, 128, seed=26)
+    mask = np.zeros((128, 128), np.uint8)
+    mask[0:64, 0:64] = 255
+    body = payload(
+        image,
+        vae,
+        {"enabled": True, "map": grey(region_map(128, 128, "left")), "preserve": False},
+        mask=grey(mask),
+        mask_blur=0,
+        inpainting_fill=1,
+        inpaint_full_res=True,
+        inpaint_full_res_padding=0,
+        width=64,
+        height=64,
+        denoising_strength=1.0,
+    )
+    (out,), answer = generate(webui, body)
+    assert np.array_equal(out, np.asarray(image).astype(np.int16))
+    assert "Differential diffusion: True" in infotext(answer)
+
+
 def test_adetailer_runs_its_detail_pass_beside_the_map(webui, vae, installed):
     if "adetailer" not in installed:
         pytest.skip("this host has no ADetailer (Bing-su/adetailer)")
