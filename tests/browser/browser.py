@@ -83,6 +83,15 @@ input.dispatchEvent(new Event('change', {bubbles: true}));
 input.dispatchEvent(new Event('blur', {bubbles: true}));
 """
 
+JS_SET_TEXT = """
+const [id, value] = arguments;
+const field = document.querySelector('#' + id + ' textarea') || document.querySelector('#' + id + ' input');
+field.value = value;
+if (typeof updateInput === 'function') updateInput(field);
+else field.dispatchEvent(new Event('input', {bubbles: true}));
+field.dispatchEvent(new Event('change', {bubbles: true}));
+"""
+
 
 class Page:
     """The WebUI's page, with the steps the tests take on it."""
@@ -138,6 +147,9 @@ class Page:
 
     def set_number(self, elem_id: str, value: float) -> None:
         self.js(JS_SET_NUMBER, elem_id, value)
+
+    def set_text(self, elem_id: str, value: str) -> None:
+        self.js(JS_SET_TEXT, elem_id, value)
 
     def open_editor(self) -> None:
         self.js("document.querySelector('#diffdiff_open_editor').scrollIntoView({block: 'center'})")

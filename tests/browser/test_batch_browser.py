@@ -21,15 +21,6 @@ pytestmark = [
 ]
 SIZE = 64
 
-JS_SET_TEXT = """
-const [id, value] = arguments;
-const field = document.querySelector('#' + id + ' textarea') || document.querySelector('#' + id + ' input');
-field.value = value;
-if (typeof updateInput === 'function') updateInput(field);
-else field.dispatchEvent(new Event('input', {bubbles: true}));
-field.dispatchEvent(new Event('change', {bubbles: true}));
-"""
-
 
 @pytest.fixture(scope="module")
 def driver():
@@ -56,8 +47,8 @@ def test_the_batch_tab_applies_the_one_map_to_every_image(driver, tmp_path, tran
     page.click_tab("tabs", "img2img")
     page.click_tab("mode_img2img", "Batch")
     page.click_tab("img2img_batch_source", "From directory")
-    page.js(JS_SET_TEXT, "img2img_batch_input_dir", str(inputs))
-    page.js(JS_SET_TEXT, "img2img_batch_output_dir", str(outputs))
+    page.set_text("img2img_batch_input_dir", str(inputs))
+    page.set_text("img2img_batch_output_dir", str(outputs))
     page.enable()
     page.upload_init_image(map_path, component="diffdiff_map")
     for elem_id, value in [("img2img_steps", 4), ("img2img_denoising_strength", 1.0)]:
