@@ -8,7 +8,12 @@ a 4xx naming the extension), groups of 2-3 requests sent at once from as many cl
 and requests interrupted or skipped from a second client at the first model call, the last one, the middle or
 inside a batch, each followed by a fixed map request that must equal a fresh run of it bit for bit. Every sampler
 the host lists (but DPM adaptive), random schedulers, 2-4 steps (5-6 on timestep samplers), 64-128 px, batch size
-and count 1-4. A fixed plain request before and after the soak must come back bit-identical.
+and count 1-4 (at most 4 images a request). A fixed plain request before and after the soak must come back
+bit-identical.
+
+Resident memory is read every 25 requests (a leak climbs with the count; an allocator's pools level off) and the
+report names the malloc the WebUI runs on: its webui.sh preloads tcmalloc when the system has it (Debian:
+libtcmalloc-minimal4); started without it, on glibc malloc, the resident size wanders by a GB with request sizes.
 
 Usage: DIFFDIFF_WEBUI_URL=http://127.0.0.1:7860 python benchmarks/soak.py [--requests 500] [--time-limit 3600]
        [--seed 0] [--pid PID] [--report soak.json]
@@ -31,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.integration.robustness import (  # noqa: E402
     TIMESTEP_SAMPLERS,
     Maker,
+    allocator,
     listening_pid,
     map_probe,
     plain_probe,
@@ -85,6 +91,8 @@ def main() -> int:
     counts: collections.Counter = collections.Counter()
     failures: list[dict] = []
     memory: dict[str, float] = {"start": resident_mb(pid)}
+    series: list[tuple[int, float]] = []
+    """(requests sent, resident MB) every 25 requests after warm-up: a leak climbs with the count, a pool levels."""
 
     def post(body: dict) -> tuple[int, dict]:
         nonlocal sent
@@ -120,6 +128,7 @@ def main() -> int:
         status, answer = post(request.body)
         record("warm-up", request.check(status, answer), request.notes)
     memory["warm"] = resident_mb(pid)
+    series.append((sent, round(memory["warm"], 1)))
 
     while sent < args.requests and time.monotonic() - started < args.time_limit:
         kind = rng.choices(kinds, weights)[0]
@@ -156,13 +165,15 @@ def main() -> int:
             status, again = post(probe)
             same = status == 200 and images_key(again) == images_key(fresh)
             record("after a stop", "" if same else "the next generation differs from a fresh one", {})
-        if sent % 25 == 0:
+        if sent // 25 > series[-1][0] // 25:
+            series.append((sent, round(resident_mb(pid), 1)))
             elapsed = time.monotonic() - started
-            print(f"{sent} requests, {elapsed:.0f} s, {resident_mb(pid):.0f} MB, {len(failures)} failures", flush=True)
+            print(f"{sent} requests, {elapsed:.0f} s, {series[-1][1]:.0f} MB, {len(failures)} failures", flush=True)
 
     status, after = post(plain)
     plain_identical = status == 200 and images_key(after) == images_key(before)
     memory["end"] = resident_mb(pid)
+    series.append((sent, round(memory["end"], 1)))
     growth = memory["end"] - memory["warm"]
     elapsed = time.monotonic() - started
     report = {
@@ -171,17 +182,21 @@ def main() -> int:
         "seconds": round(elapsed),
         "counts": dict(counts),
         "failures": failures,
+        "allocator": allocator(pid),
         "resident_mb": {k: round(v, 1) for k, v in memory.items()},
         "growth_after_warm_up_mb": round(growth, 1),
+        "resident_mb_series": series,
         "plain_request_bit_identical_after_soak": plain_identical,
     }
-    print(json.dumps({k: v for k, v in report.items() if k != "failures"}, indent=1))
+    print(json.dumps({k: v for k, v in report.items() if k not in ("failures", "resident_mb_series")}, indent=1))
+    print("resident MB by requests sent:", " ".join(f"{n}:{mb:.0f}" for n, mb in series))
     if args.report:
         args.report.write_text(json.dumps(report, indent=1))
     ok = not failures and plain_identical and growth <= args.max_growth and sent >= args.requests
     print(
         f"{'PASS' if ok else 'FAIL'}: {sent} requests in {elapsed / 60:.1f} min, {len(failures)} failures, "
-        f"resident memory {memory['warm']:.0f} -> {memory['end']:.0f} MB after warm-up ({growth:+.1f} MB), "
+        f"resident memory ({report['allocator']}) {memory['warm']:.0f} -> {memory['end']:.0f} MB after warm-up "
+        f"({growth:+.1f} MB, highest {max(mb for _, mb in series):.0f}), "
         f"plain request {'bit-identical' if plain_identical else 'CHANGED'} after the soak"
     )
     return 0 if ok else 1
