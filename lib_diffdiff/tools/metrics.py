@@ -119,10 +119,23 @@ def cam(change_map: np.ndarray, edit: np.ndarray) -> float:
     return float(m @ e) / denominator if denominator > 0 else math.nan
 
 
-def dam(change_map: np.ndarray, edit: np.ndarray) -> float:
-    """Distance Adherence Metric: min over (a, b) of ||M - (a E + b)||_F, the residual of the least-squares fit of
-    the map by the edit strength (maps in [0, 1]; the value grows with the pixel count)."""
+def _fit(change_map: np.ndarray, edit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(map, a E + b): the least-squares affine fit of the map by the edit strength, both flat."""
     m, e = _aligned(change_map, edit)
     design = np.stack([e, np.ones_like(e)], axis=1)
     coef, *_ = np.linalg.lstsq(design, m, rcond=None)
-    return float(np.linalg.norm(m - design @ coef))
+    return m, design @ coef
+
+
+def dam(change_map: np.ndarray, edit: np.ndarray) -> float:
+    """Distance Adherence Metric: min over (a, b) of ||M - (a E + b)||_F, the residual of the least-squares fit of
+    the map by the edit strength (maps in [0, 1]; the value grows with the pixel count)."""
+    m, fitted = _fit(change_map, edit)
+    return float(np.linalg.norm(m - fitted))
+
+
+def fitted_map(change_map: np.ndarray, edit: np.ndarray) -> np.ndarray:
+    """The edit strength in the map's units, a E + b with the (a, b) of DAM: how a measured map is shown beside
+    the map it was made with (paper Fig. 11), on the edit strength's grid."""
+    _, fitted = _fit(change_map, edit)
+    return fitted.reshape(np.shape(edit))
