@@ -1,4 +1,5 @@
-"""``python -m lib_diffdiff``: make fan maps, preview a map's schedule, score outputs against their map.
+"""``python -m lib_diffdiff``: make fan maps, preview a map's schedule, score outputs against their map, run the
+paper's evaluation against live WebUIs.
 Needs only torch, numpy and pillow."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ChangeMapError
+from ..evaluation.command import add_parser as add_evaluate_webui
 from ..maps.reading import load_change_map
 from ..maps.transforms import invert
 from .fan import fan_map, fan_strengths, parse_strengths
@@ -112,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--baseline", type=Path, nargs="*", help="results made with an all-change map (bias removal)")
     ev.add_argument("--invert", action="store_true", help="read the map as black = change")
     ev.set_defaults(run=_cmd_evaluate)
+
+    add_evaluate_webui(sub)
     return parser
 
 
