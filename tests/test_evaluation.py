@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from lib_diffdiff.evaluation import patterns as pat
-from lib_diffdiff.evaluation.client import Cache, RequestFailed, WebUIClient, request_key
+from lib_diffdiff.evaluation.client import Cache, RequestFailed, WebUIClient
 from lib_diffdiff.evaluation.distance import choose, lpips_distance
 from lib_diffdiff.evaluation.inputs import folder_images, square, synthetic_images
 from lib_diffdiff.evaluation.methods import Settings, body
@@ -83,14 +83,15 @@ def test_inputs_square_and_synthetic(tmp_path):
     Image.new("RGB", (100, 400), "blue").save(tmp_path / "a.jpg")
     (tmp_path / "notes.txt").write_text("not an image")
     got = folder_images(tmp_path, 64)
-    assert [n for n, _ in got] == ["a.jpg", "b.png"] and all(im.size == (64, 64) for _, im in got)
+    assert [n for n, _ in got] == ["a.jpg", "b.png"] and all(load().size == (64, 64) for _, load in got)
     assert square(Image.new("RGB", (90, 30)), 30).size == (30, 30)
     first, again = synthetic_images(2, 48), synthetic_images(2, 48)
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for (_, a), (_, b) in zip(first, again, strict=True))
     assert not np.array_equal(np.asarray(first[0][1]), np.asarray(first[1][1]))
     assert np.asarray(first[0][1]).std() > 20  # structure a perceptual distance can see
+    (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no images"):
-        folder_images(tmp_path / "empty" if (tmp_path / "empty").mkdir() is None else tmp_path, 64)
+        folder_images(tmp_path / "empty", 64)
 
 
 def test_request_bodies_say_what_each_method_means():
@@ -149,7 +150,7 @@ def test_scores_have_the_known_answers(fake, tmp_path):
         assert math.isnan(ref.cam) or abs(ref.cam) < 0.2, name
     # Soft Inpainting's mask is the grey map itself: the fake follows it like the map
     assert results["soft-inpainting"]["gradient"].cam > 0.995
-    assert server.served == len({request_key(b) for b in plan.jobs().values()})
+    assert server.served == len({plan.key(j) for j in plan.jobs()})
 
 
 def test_the_all_change_measurement_removes_a_spatial_bias(fake, tmp_path):
@@ -161,8 +162,7 @@ def test_the_all_change_measurement_removes_a_spatial_bias(fake, tmp_path):
     results, _ = run_plan(plan, [server.url], tmp_path)
     assert results["diffdiff"]["shapes"].cam > 0.995
     cache = Cache(tmp_path)
-    jobs = plan.jobs()
-    pairs = [(flat_images(2)[j.image][1], cache.load(request_key(b))) for j, b in jobs.items() if j.pattern == "shapes"]
+    pairs = [(plan.image(j.image), cache.load(plan.key(j))) for j in plan.jobs() if j.pattern == "shapes"]
     from lib_diffdiff.tools.metrics import biased_measurement, cam
 
     assert cam(pat.pattern("shapes", SIZE), biased_measurement(pairs, abs_distance)) < 0.9
@@ -202,19 +202,19 @@ def test_work_spreads_over_webuis_with_the_same_results(fake, tmp_path):
 def test_passing_failures_are_retried_and_refusals_reported(fake, tmp_path):
     flaky = fake(fail_once=True)
     plan = Plan(flat_images(1), [0], Settings(size=SIZE), patterns=["gradient"])
-    unique = len({request_key(b) for b in plan.jobs().values()})
+    unique = len({plan.key(j) for j in plan.jobs()})
     results, failures = run_plan(plan, [flaky.url], tmp_path / "a", backoff=0.001)
     assert failures == [] and flaky.served == unique and flaky.attempts == 2 * unique
     picky = fake(refuse=lambda b: "soft inpainting" in (b.get("alwayson_scripts") or {}))
     results, failures = run_plan(plan, [picky.url], tmp_path / "b", backoff=0.001)
-    soft = [b for b in plan.jobs().values() if "soft inpainting" in (b.get("alwayson_scripts") or {})]
+    soft = [j for j in plan.jobs() if j.method == "soft-inpainting"]
     assert len(failures) == len(soft) and all(f.attempts == 1 and "HTTP 422" in f.error for f in failures)
     assert "soft-inpainting" not in results and "diffdiff" in results  # no output: no score, and it is reported
 
 
 def test_a_stopped_run_resumes_from_its_cache(fake, tmp_path):
     plan = Plan(flat_images(2), [0], Settings(size=SIZE), patterns=["triangles"], methods=["diffdiff", "inpaint"])
-    unique = len({request_key(b) for b in plan.jobs().values()})
+    unique = len({plan.key(j) for j in plan.jobs()})
     dying = fake(die_after=5)
     partial, failures = run_plan(plan, [dying.url], tmp_path / "run", backoff=0.001)
     assert len(failures) == unique - 5  # every request not made is reported, none dropped silently
@@ -231,7 +231,7 @@ def test_a_dead_webui_hands_its_share_to_the_others(fake, tmp_path):
     dead, alive = fake(die_after=0), fake()
     plan = Plan(flat_images(1), [0], Settings(size=SIZE), patterns=["gradient"], methods=["diffdiff", "img2img"])
     _, failures = run_plan(plan, [dead.url, alive.url], tmp_path, backoff=0.001)
-    assert failures == [] and alive.served == len({request_key(b) for b in plan.jobs().values()})
+    assert failures == [] and alive.served == len({plan.key(j) for j in plan.jobs()})
 
 
 def test_client_errors_are_clear(fake):

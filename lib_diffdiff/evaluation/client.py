@@ -4,7 +4,6 @@ pool that spreads the generations over every WebUI given (one request at a time 
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import os
@@ -72,11 +71,6 @@ class WebUIClient:
         return str(self.call("GET", "/sdapi/v1/options").get("sd_model_checkpoint") or "")
 
 
-def request_key(body: dict) -> str:
-    """The cache key of a request: the same request gives the same image on any WebUI running the same model."""
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 class Cache:
     """One PNG per finished request, named by its key, written atomically: a run stopped at any point resumes."""
 
@@ -109,7 +103,7 @@ class Failure:
 
 
 def generate_all(
-    bodies: dict[str, dict],
+    bodies: dict[str, Callable[[], dict]],
     clients: Sequence[WebUIClient],
     cache: Cache,
     retries: int = 3,
@@ -117,6 +111,7 @@ def generate_all(
     on_done: Callable[[str, bool], None] | None = None,
 ) -> list[Failure]:
     """Generate every request not yet in the cache, spread over the clients; return those that failed.
+    ``bodies``: cache key -> a function building the request (built when sent, not all held at once).
 
     A failure that may pass (connection, 5xx, timeout) is retried up to ``retries`` times, waiting ``backoff``
     seconds doubling; a 4xx is not. A WebUI that fails a request hands it to the others before it is given up,
@@ -150,7 +145,7 @@ def generate_all(
                 time.sleep(0.05)
                 continue
             try:
-                image = client.img2img(bodies[key])
+                image = client.img2img(bodies[key]())
             except RequestFailed as e:
                 attempts += 1
                 if e.permanent or attempts > retries:

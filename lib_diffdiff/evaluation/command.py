@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .client import Cache, RequestFailed, WebUIClient, request_key
+from .client import Cache, RequestFailed, WebUIClient
 from .distance import choose
 from .inputs import folder_images, synthetic_images
 from .methods import DEFAULT_THRESHOLDS, METHODS, SCRIPTS, Settings
@@ -118,7 +118,7 @@ def run_command(args: argparse.Namespace) -> int:
     distance, distance_label = choose(args.distance)
     print(f"distance: {distance_label}", file=sys.stderr)
 
-    unique = {request_key(b) for b in jobs.values()}
+    unique = {plan.key(job) for job in jobs}
     total, cached = len(unique), sum(cache.has(k) for k in unique)
     progress = Progress(total, cached)
     keys, failures = run_generations(

@@ -3,6 +3,8 @@ built-in synthetic set for smoke runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +22,9 @@ def square(image: Image.Image, size: int) -> Image.Image:
     return image.resize((size, size), Image.Resampling.LANCZOS) if side != size else image
 
 
-def folder_images(folder: Path, size: int, limit: int | None = None) -> list[tuple[str, Image.Image]]:
-    """(name, picture) for the images of a folder, sorted by name, the first ``limit`` of them."""
+def folder_images(folder: Path, size: int, limit: int | None = None) -> list[tuple[str, Callable[[], Image.Image]]]:
+    """(name, loader) for the images of a folder, sorted by name, the first ``limit`` of them: a thousand
+    pictures are read when needed rather than held."""
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder of images")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES)
@@ -29,14 +32,15 @@ def folder_images(folder: Path, size: int, limit: int | None = None) -> list[tup
         paths = paths[:limit]
     if not paths:
         raise ValueError(f"no images ({', '.join(SUFFIXES)}) in {folder}")
-    out = []
-    for path in paths:
+
+    def load(path: Path) -> Image.Image:
         try:
             with Image.open(path) as im:
-                out.append((path.name, square(im, size)))
+                return square(im, size)
         except OSError as e:
             raise ValueError(f"could not read {path}: {e}") from e
-    return out
+
+    return [(path.name, partial(load, path)) for path in paths]
 
 
 def synthetic_image(seed: int, size: int) -> Image.Image:

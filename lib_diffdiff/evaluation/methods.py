@@ -64,21 +64,38 @@ def binarise(change_map: np.ndarray, threshold: float) -> np.ndarray:
     return (change_map >= threshold).astype(np.float64)
 
 
+class EncodedMap:
+    """A change map with the pictures the methods send, encoded once (a run sends each thousands of times)."""
+
+    def __init__(self, values: np.ndarray):
+        self.values = values
+        self.mean = round(float(values.mean()), 4)
+        self.grey = png64(grey(values))
+        self._binary: dict[float, str] = {}
+
+    def binary(self, threshold: float) -> str:
+        if threshold not in self._binary:
+            self._binary[threshold] = png64(grey(binarise(self.values, threshold)))
+        return self._binary[threshold]
+
+
 def body(
     method: str,
-    change_map: np.ndarray | None,
-    image: Image.Image,
+    change_map: np.ndarray | EncodedMap | None,
+    image: Image.Image | str,
     seed: int,
     settings: Settings,
     threshold: float | None = None,
     extra: dict | None = None,
 ) -> dict:
-    """The img2img request of ``method`` for ``change_map`` (None: the all-change map) on ``image``."""
+    """The img2img request of ``method`` for ``change_map`` (None: the all-change map) on ``image`` (a picture or
+    its base64 PNG)."""
     size = settings.size
     full = change_map is None
-    m = np.ones((size, size)) if full else change_map
+    if not isinstance(change_map, EncodedMap):
+        change_map = EncodedMap(np.ones((size, size)) if full else change_map)
     out = {
-        "init_images": [png64(image)],
+        "init_images": [image if isinstance(image, str) else png64(image)],
         "prompt": settings.prompt,
         "negative_prompt": settings.negative_prompt,
         "steps": settings.steps,
@@ -96,16 +113,15 @@ def body(
         "save_images": False,
     }
     if method == "diffdiff":
-        out["alwayson_scripts"] = {SCRIPTS[method]: {"args": [{"enabled": True, "map": png64(grey(m))}]}}
+        out["alwayson_scripts"] = {SCRIPTS[method]: {"args": [{"enabled": True, "map": change_map.grey}]}}
     elif method in ("inpaint", "soft-inpainting"):
-        mask = m if full or method == "soft-inpainting" else binarise(m, threshold if threshold is not None else 0.5)
-        out.update(
-            mask=png64(grey(mask)), mask_blur=0, inpainting_fill=1, inpaint_full_res=False, inpainting_mask_invert=0
-        )
+        binary = not full and method == "inpaint"
+        mask = change_map.binary(threshold if threshold is not None else 0.5) if binary else change_map.grey
+        out.update(mask=mask, mask_blur=0, inpainting_fill=1, inpaint_full_res=False, inpainting_mask_invert=0)
         if method == "soft-inpainting":
             out["alwayson_scripts"] = {SCRIPTS[method]: {"args": list(SOFT_INPAINTING_DEFAULTS)}}
     elif method == "img2img":
-        out["denoising_strength"] = round(float(m.mean()), 4)
+        out["denoising_strength"] = change_map.mean
     else:
         raise ValueError(f"unknown method {method!r}; the methods are {', '.join(METHODS)}")
     for key, value in (extra or {}).items():
