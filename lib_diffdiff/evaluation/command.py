@@ -105,9 +105,10 @@ def run_command(args: argparse.Namespace) -> int:
         raise ValueError(f"the WebUI did not answer (is it started with --api?): {e}") from e
     plan = Plan(images, list(range(args.seeds)), settings, args.patterns, methods, args.thresholds, extra)
     cache = Cache(args.out / "cache")
-    jobs = plan.jobs()
+    unique = {plan.key(job) for job in plan.jobs()}  # a threshold may cut a map into the all-change mask
+    total, cached = len(unique), sum(cache.has(k) for k in unique)
     print(
-        f"{len(jobs)} generations: {len(images)} images x {args.seeds} seeds x {len(methods)} methods "
+        f"{total} generations ({cached} cached): {len(images)} images x {args.seeds} seeds x {len(methods)} methods "
         f"({', '.join(methods)}) over {len(clients)} WebUI(s)",
         file=sys.stderr,
     )
@@ -118,8 +119,6 @@ def run_command(args: argparse.Namespace) -> int:
     distance, distance_label = choose(args.distance)
     print(f"distance: {distance_label}", file=sys.stderr)
 
-    unique = {plan.key(job) for job in jobs}
-    total, cached = len(unique), sum(cache.has(k) for k in unique)
     progress = Progress(total, cached)
     keys, failures = run_generations(
         plan,
