@@ -251,25 +251,9 @@ def test_client_errors_are_clear(fake):
 def test_command_writes_table_figure_and_json(fake, tmp_path, capsys):
     server = fake()
     out = tmp_path / "out"
-    code = main(
-        [
-            "evaluate-webui",
-            "--url",
-            server.url,
-            "--out",
-            str(out),
-            "--synthetic",
-            "2",
-            "--size",
-            "48",
-            "--steps",
-            "3",
-            "--thresholds",
-            "0.5",
-            "--distance",
-            "auto",
-        ]
-    )
+    argv = ["evaluate-webui", "--url", server.url, "--out", str(out), "--synthetic", "2", "--size", "48"]
+    argv += ["--steps", "3", "--thresholds", "0.5"]
+    code = main([*argv, "--distance", "auto"])
     assert code == 0
     table = (out / "table.md").read_text()
     assert "| CAM (↑) | Differential Diffusion |" in table and "| DAM (↓) | Differential Diffusion |" in table
@@ -285,28 +269,7 @@ def test_command_writes_table_figure_and_json(fake, tmp_path, capsys):
     assert "generations" in capsys.readouterr().err
     # a second run sends nothing: everything is cached
     served = server.served
-    assert (
-        main(
-            [
-                "evaluate-webui",
-                "--url",
-                server.url,
-                "--out",
-                str(out),
-                "--synthetic",
-                "2",
-                "--size",
-                "48",
-                "--steps",
-                "3",
-                "--thresholds",
-                "0.5",
-                "--distance",
-                "dssim",
-            ]
-        )
-        == 0
-    )
+    assert main([*argv, "--distance", "dssim"]) == 0
     assert server.served == served
 
 
