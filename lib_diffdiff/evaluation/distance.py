@@ -14,15 +14,15 @@ Distance = Callable[[np.ndarray, np.ndarray], np.ndarray]
 DSSIM_LABEL = "DSSIM (1 - SSIM) / 2, sigma 1.5"
 
 
-def lpips_distance(net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Distance:
+def lpips_distance(net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], device: str = "cpu") -> Distance:
     """Wrap a spatial LPIPS network (``lpips.LPIPS(spatial=True)``): it takes NCHW in [-1, 1], gives N1HW."""
 
     def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(a, np.float32)).permute(2, 0, 1)[None] * 2 - 1
         y = torch.from_numpy(np.ascontiguousarray(b, np.float32)).permute(2, 0, 1)[None] * 2 - 1
         with torch.no_grad():
-            d = net(x, y)
-        return d.reshape(d.shape[-2:]).float().numpy()
+            d = net(x.to(device), y.to(device))
+        return d.reshape(d.shape[-2:]).float().cpu().numpy()
 
     return distance
 
@@ -36,10 +36,11 @@ def choose(kind: str = "auto") -> tuple[Distance, str]:
     try:
         import lpips  # noqa: PLC0415 - optional: only a user who has it gets the paper's distance
 
-        net = lpips.LPIPS(net="alex", spatial=True, verbose=False).eval()
+        device = "cuda" if torch.cuda.is_available() else "cpu"  # thousands of pairs: a GPU here helps
+        net = lpips.LPIPS(net="alex", spatial=True, verbose=False).eval().to(device)
     except Exception as e:  # not installed, or its weights cannot be loaded offline
         if kind == "lpips":
             raise ValueError(f"LPIPS is not available here: {type(e).__name__}: {e}") from e
         reason = "not installed" if isinstance(e, ImportError) else f"{type(e).__name__}: {str(e)[:120]}"
         return dssim_map, f"{DSSIM_LABEL} (FALLBACK: LPIPS unavailable, {reason})"
-    return lpips_distance(net), "LPIPS (AlexNet, spatial)"
+    return lpips_distance(net, device), f"LPIPS (AlexNet, spatial, on {device})"
