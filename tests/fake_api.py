@@ -37,7 +37,8 @@ class FakeWebUI:
     "ignore" (a random strength per pixel, whatever was asked). ``fail_once``: every distinct request fails with
     500 the first time. ``refuse``: a predicate on the body; those get 422. ``die_after``: from that many
     served requests on, every img2img gets 503. ``bias``: an HxW array; the blue channel then moves by it in every
-    answer, whatever the strength (a spatial bias like LPIPS's own), and only red and green follow the strength."""
+    answer, whatever the strength (a spatial bias like LPIPS's own), and only red and green follow the strength.
+    ``auth``: "user:password" the requests must carry (a WebUI started with --api-auth)."""
 
     def __init__(
         self,
@@ -48,11 +49,13 @@ class FakeWebUI:
         refuse=None,
         die_after=None,
         bias=None,
+        auth=None,
     ):
         self.mode, self.checkpoint = mode, checkpoint
         self.scripts = scripts if scripts is not None else ["differential diffusion", "soft inpainting", "loopback"]
         self.fail_once, self.refuse, self.die_after = fail_once, refuse, die_after
         self.bias = bias
+        self.auth = "Basic " + base64.b64encode(auth.encode()).decode() if auth else None
         self.served, self.attempts, self.seen = 0, 0, set()
         self.lock = threading.Lock()
         owner = self
@@ -70,7 +73,9 @@ class FakeWebUI:
                 self.wfile.write(data)
 
             def do_GET(self):
-                if self.path == "/sdapi/v1/scripts":
+                if owner.auth and self.headers.get("Authorization") != owner.auth:
+                    self.reply(401, {"detail": "Not authenticated"})
+                elif self.path == "/sdapi/v1/scripts":
                     self.reply(200, {"txt2img": [], "img2img": owner.scripts})
                 elif self.path == "/sdapi/v1/options":
                     self.reply(200, {"sd_model_checkpoint": owner.checkpoint})
@@ -78,6 +83,9 @@ class FakeWebUI:
                     self.reply(404, {"detail": "Not Found"})
 
             def do_POST(self):
+                if owner.auth and self.headers.get("Authorization") != owner.auth:
+                    self.reply(401, {"detail": "Not authenticated"})
+                    return
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 status, payload = owner.img2img(body)
                 self.reply(status, payload)

@@ -286,6 +286,13 @@ def test_command_refuses_mixed_checkpoints_and_missing_scripts(fake, tmp_path, c
     assert "did not answer" in capsys.readouterr().err
 
 
+def test_api_auth_is_sent(fake, tmp_path, capsys):
+    server = fake(auth="alice:secret")
+    argv = ["evaluate-webui", "--url", server.url, "--out", str(tmp_path), "--synthetic", "1", "--dry-run"]
+    assert main(argv) == 2 and "HTTP 401" in capsys.readouterr().err
+    assert main([*argv, "--api-auth", "alice:secret"]) == 0
+
+
 def test_progress_line_counts_and_estimates():
     stream = io.StringIO()
     progress = Progress(10, 4, stream)

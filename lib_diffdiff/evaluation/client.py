@@ -31,13 +31,17 @@ class RequestFailed(Exception):
 class WebUIClient:
     """One WebUI's API (stdlib HTTP, no session state)."""
 
-    def __init__(self, url: str, timeout: float = 1800.0):
+    def __init__(self, url: str, timeout: float = 1800.0, auth: str | None = None):
+        """``auth``: "user:password" for a WebUI started with --api-auth (HTTP basic authentication)."""
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.headers = {"Content-Type": "application/json"}
+        if auth:
+            self.headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
 
     def call(self, method: str, path: str, payload: Any = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(self.url + path, data, {"Content-Type": "application/json"}, method=method)
+        request = urllib.request.Request(self.url + path, data, self.headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.load(response)

@@ -47,6 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("--url", action="append", required=True, help="a WebUI with --api; repeat to spread the work")
     ev.add_argument("--out", type=Path, required=True, help="folder for the report, the JSON and the cache")
+    ev.add_argument("--api-auth", help="user:password, for WebUIs started with --api-auth")
     src = ev.add_mutually_exclusive_group()
     src.add_argument("--images", type=Path, help="a folder of input images (the paper: 1,000 ImageNet val images)")
     src.add_argument("--synthetic", type=int, default=None, help="use N built-in synthetic images (smoke runs)")
@@ -97,7 +98,7 @@ def run_command(args: argparse.Namespace) -> int:
     extra = json.loads(args.extra.read_text()) if args.extra else {}
     if not isinstance(extra, dict):
         raise ValueError("--extra must hold a JSON object")
-    clients = [WebUIClient(u) for u in args.url]
+    clients = [WebUIClient(u, auth=args.api_auth) for u in args.url]
     settings = Settings(args.size, args.steps, args.sampler, args.cfg_scale, args.prompt)
     try:
         methods, notes = _methods(clients, args.methods)
@@ -146,7 +147,9 @@ def run_command(args: argparse.Namespace) -> int:
     (args.out / "table.md").write_text(table)
     figure(results, list(args.patterns)).save(args.out / "measured_maps.png")
     report = {
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "run"},
+        "settings": {
+            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("run", "api_auth")
+        },
         "checkpoint": clients[0].checkpoint(),
         "distance": distance_label,
         "images": [name for name, _ in images],
