@@ -38,7 +38,8 @@ class FakeWebUI:
     500 the first time. ``refuse``: a predicate on the body; those get 422. ``die_after``: from that many
     served requests on, every img2img gets 503. ``bias``: an HxW array; the blue channel then moves by it in every
     answer, whatever the strength (a spatial bias like LPIPS's own), and only red and green follow the strength.
-    ``auth``: "user:password" the requests must carry (a WebUI started with --api-auth)."""
+    ``auth``: "user:password" the requests must carry (a WebUI started with --api-auth). ``identity``: a predicate
+    on the body; those come back as the input itself (a method the WebUI does not apply)."""
 
     def __init__(
         self,
@@ -50,11 +51,13 @@ class FakeWebUI:
         die_after=None,
         bias=None,
         auth=None,
+        identity=None,
     ):
         self.mode, self.checkpoint = mode, checkpoint
         self.scripts = scripts if scripts is not None else ["differential diffusion", "soft inpainting", "loopback"]
         self.fail_once, self.refuse, self.die_after = fail_once, refuse, die_after
         self.bias = bias
+        self.identity = identity
         self.auth = "Basic " + base64.b64encode(auth.encode()).decode() if auth else None
         self.served, self.attempts, self.seen = 0, 0, set()
         self.lock = threading.Lock()
@@ -110,7 +113,9 @@ class FakeWebUI:
         source = source.astype(np.float64) / 255.0
         rng = np.random.default_rng(body["seed"])
         sign = rng.choice([-1.0, 1.0], size=source.shape)
-        if self.mode == "follow":
+        if self.identity and self.identity(body):
+            strength = np.zeros(source.shape[:2])
+        elif self.mode == "follow":
             strength = expressed_strength(body)
         else:
             strength = np.random.default_rng(abs(hash(key)) % 2**32).random(source.shape[:2])

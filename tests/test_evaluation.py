@@ -168,6 +168,20 @@ def test_the_all_change_measurement_removes_a_spatial_bias(fake, tmp_path):
     assert cam(pat.pattern("shapes", SIZE), biased_measurement(pairs, abs_distance)) < 0.9
 
 
+def test_a_method_the_webui_does_not_apply_gets_no_score(fake, tmp_path):
+    """Forge's Soft Inpainting returns the input unchanged: no numbers measured on nothing, a note instead."""
+    server = fake(identity=lambda b: "soft inpainting" in (b.get("alwayson_scripts") or {}))
+    plan = Plan(
+        flat_images(2), [0], Settings(size=SIZE), patterns=["gradient"], methods=["diffdiff", "soft-inpainting"]
+    )
+    cache = Cache(tmp_path)
+    keys, _ = run_generations(plan, [WebUIClient(server.url, timeout=30)], cache)
+    notes: list[str] = []
+    results = score(plan, keys, cache, abs_distance, notes)
+    assert "soft-inpainting" not in results and results["diffdiff"]["gradient"].cam > 0.99
+    assert len(notes) == 1 and "soft-inpainting" in notes[0] and "unchanged" in notes[0]
+
+
 def test_outputs_that_ignore_the_map_score_near_zero(fake, tmp_path):
     server = fake(mode="ignore")
     plan = Plan(flat_images(2), [0, 1, 2], Settings(size=SIZE), methods=["diffdiff"])

@@ -130,7 +130,7 @@ def run_command(args: argparse.Namespace) -> int:
         on_done=lambda _key, ok: progress.update(ok),
     )
     progress.close()
-    results = score(plan, keys, cache, distance)
+    results = score(plan, keys, cache, distance, notes)
 
     header = [
         f"WebUI(s): {', '.join(args.url)}; checkpoint: {clients[0].checkpoint() or 'unknown'}",

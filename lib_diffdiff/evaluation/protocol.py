@@ -125,11 +125,18 @@ def run_generations(
     return keys, failures
 
 
-def score(plan: Plan, keys: dict[Job, str], cache: Cache, distance: Distance) -> dict[str, dict[str, Score]]:
-    """Score every method on every pattern from the cached outputs (missing ones left out and counted)."""
+def score(
+    plan: Plan, keys: dict[Job, str], cache: Cache, distance: Distance, notes: list[str] | None = None
+) -> dict[str, dict[str, Score]]:
+    """Score every method on every pattern from the cached outputs (missing ones left out and counted).
+
+    A method whose all-change runs all came back as the input itself, pixel for pixel, was not applied by the
+    WebUI (Forge's Soft Inpainting does this: lllyasviel/stable-diffusion-webui-forge#3024); it gets no score,
+    and a line in ``notes`` says why, rather than numbers measured on nothing."""
     sums: dict[tuple, np.ndarray] = {}
     counts: dict[tuple, int] = {}
     missing: dict[tuple, int] = {}
+    unchanged: dict[tuple, int] = {}
     for n in range(len(plan.images)):
         source = to_rgb_array(plan.image(n))
         for job in plan.jobs(n):
@@ -138,7 +145,10 @@ def score(plan: Plan, keys: dict[Job, str], cache: Cache, distance: Distance) ->
             if not cache.has(key):
                 missing[group] = missing.get(group, 0) + 1
                 continue
-            d = np.asarray(distance(source, to_rgb_array(cache.load(key))), dtype=np.float64)
+            output = to_rgb_array(cache.load(key))
+            if np.array_equal(output, source):
+                unchanged[group] = unchanged.get(group, 0) + 1
+            d = np.asarray(distance(source, output), dtype=np.float64)
             sums[group] = sums[group] + d if group in sums else d
             counts[group] = counts.get(group, 0) + 1
 
@@ -149,6 +159,14 @@ def score(plan: Plan, keys: dict[Job, str], cache: Cache, distance: Distance) ->
     for method in plan.methods:
         baseline = mean((method, ALL_CHANGE, None))
         if baseline is None:
+            continue
+        if unchanged.get((method, ALL_CHANGE, None), 0) == counts[(method, ALL_CHANGE, None)]:
+            if notes is not None:
+                notes.append(
+                    f"{method}: the WebUI returned every input unchanged, even with the all-change map, so it did "
+                    "not apply the method; no score (Forge's Soft Inpainting does this: "
+                    "lllyasviel/stable-diffusion-webui-forge#3024)"
+                )
             continue
         results[method] = {}
         for name in plan.patterns:
