@@ -71,7 +71,9 @@ def test_the_command_runs_end_to_end(webui, vae, tmp_path):
     ]
     assert main(argv) == 0
     report = json.loads((out / "results.json").read_text())
-    assert report["failures"] == [] and set(report["results"]) == {"diffdiff", "inpaint", "soft-inpainting", "img2img"}
+    assert report["failures"] == [] and {"diffdiff", "inpaint", "img2img"} <= set(report["results"])
+    # Forge's Soft Inpainting returns the input unchanged (forge#3024): then a note instead of a score
+    assert "soft-inpainting" in report["results"] or any(n.startswith("soft-inpainting:") for n in report["notes"])
     assert report["results"]["diffdiff"]["gradient"]["cam"] > 0.5  # random weights, yet the map shows
     assert (out / "measured_maps.png").is_file() and "| CAM (↑) |" in (out / "table.md").read_text()
     cached = {p.stem for p in Cache(out / "cache").folder.glob("*.png")}
