@@ -307,6 +307,18 @@ def test_api_auth_is_sent(fake, tmp_path, capsys):
     assert main([*argv, "--api-auth", "alice:secret"]) == 0
 
 
+def test_ctrl_c_says_how_to_resume(fake, tmp_path, capsys, monkeypatch):
+    from lib_diffdiff.evaluation import command
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "run_generations", interrupted)
+    server = fake()
+    argv = ["evaluate-webui", "--url", server.url, "--out", str(tmp_path), "--synthetic", "1", "--size", "32"]
+    assert main(argv) == 130 and "the same command resumes" in capsys.readouterr().err
+
+
 def test_progress_line_counts_and_estimates():
     stream = io.StringIO()
     progress = Progress(10, 4, stream)

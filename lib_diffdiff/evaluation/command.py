@@ -121,14 +121,19 @@ def run_command(args: argparse.Namespace) -> int:
     print(f"distance: {distance_label}", file=sys.stderr)
 
     progress = Progress(total, cached)
-    keys, failures = run_generations(
-        plan,
-        clients,
-        cache,
-        retries=args.retries,
-        backoff=args.retry_wait,
-        on_done=lambda _key, ok: progress.update(ok),
-    )
+    try:
+        keys, failures = run_generations(
+            plan,
+            clients,
+            cache,
+            retries=args.retries,
+            backoff=args.retry_wait,
+            on_done=lambda _key, ok: progress.update(ok),
+        )
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"stopped with {progress.done} of {total} generations cached; the same command resumes", file=sys.stderr)
+        return 130
     progress.close()
     results = score(plan, keys, cache, distance, notes)
 
@@ -173,6 +178,3 @@ def run_command(args: argparse.Namespace) -> int:
             print(f"  {f.url}: {f.error}", file=sys.stderr)
         return 1
     return 0
-
-
-__all__ = ["add_parser", "run_command", "RequestFailed"]
