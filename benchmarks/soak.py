@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import itertools
 import json
 import random
 import sys
@@ -34,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.integration.robustness import (  # noqa: E402
+    SIZES,
     TIMESTEP_SAMPLERS,
     Maker,
     allocator,
@@ -127,7 +129,26 @@ def main() -> int:
     for request in (maker.soft_inpaint_request(), maker.fan_request(), maker.off_request()):
         status, answer = post(request.body)
         record("warm-up", request.check(status, answer), request.notes)
+    phases = {"samplers": round(resident_mb(pid), 1)}
+    # every image shape the soak sends, at the largest batch: the CPU kernels and buffers are cached per shape, and
+    # a first soak on Forge climbed 100 MB over its first 300 requests as new shapes came, then stayed flat
+    for width, height in itertools.product(SIZES, SIZES):
+        request = maker.map_request(size=(width, height), sampler_name="Euler", steps=2, batch_size=4, n_iter=1)
+        status, answer = post(request.body)
+        record("warm-up", request.check(status, answer), request.notes)
+    phases["shapes"] = round(resident_mb(pid), 1)
+    # requests sent at once (served by several threads) and a stopped run
+    group = [maker.map_request(keep=side, size=(128, 128), batch_size=4) for side in ("left", "right", "top")]
+    sent += len(group)
+    for request, (status, answer) in zip(group, send_together(webui, group), strict=True):
+        record("warm-up", request.check(status, answer), request.notes)
+    request = maker.map_request(size=(128, 128), batch_size=4, n_iter=2, steps=4)
+    sent += 1
+    status, answer, _ = send_stopped(webui, request, "batch", "interrupt")
+    record("warm-up", "" if status == 200 else f"HTTP {status}: {str(answer)[:200]}", request.notes)
     memory["warm"] = resident_mb(pid)
+    phases["together and stopped"] = round(memory["warm"], 1)
+    print("resident MB after the warm-up phases:", phases, flush=True)
     series.append((sent, round(memory["warm"], 1)))
 
     while sent < args.requests and time.monotonic() - started < args.time_limit:
@@ -184,6 +205,7 @@ def main() -> int:
         "failures": failures,
         "allocator": allocator(pid),
         "resident_mb": {k: round(v, 1) for k, v in memory.items()},
+        "resident_mb_after_warm_up_phases": phases,
         "growth_after_warm_up_mb": round(growth, 1),
         "resident_mb_series": series,
         "plain_request_bit_identical_after_soak": plain_identical,
