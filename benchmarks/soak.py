@@ -15,8 +15,11 @@ Resident memory is read every 25 requests (a leak climbs with the count; an allo
 report names the malloc the WebUI runs on: its webui.sh preloads tcmalloc when the system has it (Debian:
 libtcmalloc-minimal4); started without it, on glibc malloc, the resident size wanders by a GB with request sizes.
 
+With --control the same draws go out with the extension left out (hostile ones as plain requests), each needing
+only its images: the host's own memory under the same load, to tell the host's growth from the extension's.
+
 Usage: DIFFDIFF_WEBUI_URL=http://127.0.0.1:7860 python benchmarks/soak.py [--requests 500] [--time-limit 3600]
-       [--seed 0] [--pid PID] [--report soak.json]
+       [--seed 0] [--pid PID] [--report soak.json] [--control]
 Exit status 0 when every check held and resident memory grew at most --max-growth MB (50).
 """
 
@@ -38,7 +41,9 @@ from tests.integration.robustness import (  # noqa: E402
     SIZES,
     TIMESTEP_SAMPLERS,
     Maker,
+    Request,
     allocator,
+    images_of,
     listening_pid,
     map_probe,
     plain_probe,
@@ -46,7 +51,7 @@ from tests.integration.robustness import (  # noqa: E402
     send_stopped,
     send_together,
 )
-from tests.integration.webui import WebUI, decode, webui_url  # noqa: E402
+from tests.integration.webui import SCRIPT, WebUI, decode, webui_url  # noqa: E402
 
 KINDS = [("map", 34), ("fan", 8), ("soft inpaint", 8), ("off", 12), ("bad", 18), ("together", 6), ("stopped", 14)]
 """Each kind's share of the draws, in per cent (a "together" draw sends 2-3 requests)."""
@@ -58,6 +63,41 @@ def images_key(answer: dict) -> list[bytes]:
     return [decode(text).tobytes() for text in answer.get("images") or []]
 
 
+def without_extension(body: dict) -> dict:
+    """The same request with the extension's args left out (the control soak)."""
+    scripts = {k: v for k, v in body.get("alwayson_scripts", {}).items() if k != SCRIPT}
+    return {**body, "alwayson_scripts": scripts}
+
+
+class Control:
+    """The soak's requests, same draws, with the extension left out: the host's own memory under the same load,
+    to tell growth of the host from growth caused by the extension. A request passes with its images; a hostile
+    one is sent as a plain one."""
+
+    def __init__(self, maker: Maker) -> None:
+        self.maker = maker
+
+    def __getattr__(self, name: str):
+        if not name.endswith("_request"):
+            return getattr(self.maker, name)
+        make = getattr(self.maker, "off_request" if name == "bad_request" else name)
+
+        def made(*args, **kwargs) -> Request:
+            request = make(*args, **kwargs)
+            body = without_extension(request.body)
+            width, height, images = body["width"], body["height"], body["batch_size"] * body["n_iter"]
+
+            def check(status: int, answer: dict) -> str:
+                if status != 200:
+                    return f"HTTP {status}: {str(answer)[:200]}"
+                got = len(images_of(answer, width, height))
+                return "" if got == images else f"{got} images, expected {images}"
+
+            return Request(request.kind, body, check, request.notes)
+
+        return made
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=500)
@@ -67,6 +107,9 @@ def main() -> int:
     parser.add_argument("--max-growth", type=float, default=50.0, help="MB of resident memory growth allowed")
     parser.add_argument("--verbose", action="store_true", help="print every request's time")
     parser.add_argument("--report", type=Path, help="write the figures and every failure as JSON")
+    parser.add_argument(
+        "--control", action="store_true", help="the same load with the extension left out: the host's own memory"
+    )
     args = parser.parse_args()
 
     url = webui_url()
@@ -85,6 +128,8 @@ def main() -> int:
     samplers = [s["name"] for s in webui.get("/sdapi/v1/samplers")]
     schedulers = [s["label"] for s in webui.get("/sdapi/v1/schedulers")]
     maker = Maker(webui, vae, samplers, schedulers, seed=args.seed)
+    if args.control:
+        maker = Control(maker)
     rng = random.Random(args.seed + 1)
     kinds, weights = zip(*KINDS, strict=True)
 
@@ -116,6 +161,8 @@ def main() -> int:
     status, before = post(plain)
     assert status == 200, before
     probe = map_probe(webui, vae)
+    if args.control:
+        probe = without_extension(probe)
     status, fresh = post(probe)
     assert status == 200, fresh
 
@@ -199,6 +246,7 @@ def main() -> int:
     elapsed = time.monotonic() - started
     report = {
         "url": url,
+        "control": args.control,
         "requests": sent,
         "seconds": round(elapsed),
         "counts": dict(counts),
