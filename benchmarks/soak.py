@@ -15,7 +15,7 @@ Resident memory is read every 25 requests (a leak climbs with the count; an allo
 report names the malloc the WebUI runs on: its webui.sh preloads tcmalloc when the system has it (Debian:
 libtcmalloc-minimal4); started without it, on glibc malloc, the resident size wanders by a GB with request sizes.
 
-With --control the same draws go out with the extension left out (hostile ones as plain requests), each needing
+With --control the same mix goes out with the extension left out (hostile ones as plain requests), each needing
 only its images: the host's own memory under the same load, to tell the host's growth from the extension's.
 
 Usage: DIFFDIFF_WEBUI_URL=http://127.0.0.1:7860 python benchmarks/soak.py [--requests 500] [--time-limit 3600]
@@ -70,9 +70,9 @@ def without_extension(body: dict) -> dict:
 
 
 class Control:
-    """The soak's requests, same draws, with the extension left out: the host's own memory under the same load,
-    to tell growth of the host from growth caused by the extension. A request passes with its images; a hostile
-    one is sent as a plain one."""
+    """The soak's mix of requests (the same kinds in the same order) with the extension left out: the host's own
+    memory under the same load, to tell growth of the host from growth caused by the extension. A request passes
+    with its images; a hostile one is sent as a plain one."""
 
     def __init__(self, maker: Maker) -> None:
         self.maker = maker
