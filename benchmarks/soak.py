@@ -35,6 +35,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.integration.robustness import (  # noqa: E402
@@ -61,6 +63,20 @@ POINTS = ["first", "last", "middle", "batch"]
 def images_key(answer: dict) -> list[bytes]:
     """The pixels of every image of an answer (PNG bytes could differ in metadata alone)."""
     return [decode(text).tobytes() for text in answer.get("images") or []]
+
+
+def difference(answer: dict, reference: dict) -> dict:
+    """How two answers' images differ (a failure's notes): pixel values that differ and the largest difference."""
+    got, want = answer.get("images") or [], reference.get("images") or []
+    if len(got) != len(want):
+        return {"images": len(got), "expected": len(want)}
+    pairs = [(np.asarray(decode(a), dtype=np.int16), np.asarray(decode(b), dtype=np.int16)) for a, b in zip(got, want)]
+    if any(a.shape != b.shape for a, b in pairs):
+        return {"shapes": [a.shape for a, _ in pairs], "expected": [b.shape for _, b in pairs]}
+    return {
+        "values_differing": [int((a != b).sum()) for a, b in pairs],
+        "largest_difference": max(int(np.abs(a - b).max()) for a, b in pairs),
+    }
 
 
 def without_extension(body: dict) -> dict:
@@ -232,7 +248,9 @@ def main() -> int:
             record(f"{action} at {point}", problem, {**request.notes, "seen": seen})
             status, again = post(probe)
             same = status == 200 and images_key(again) == images_key(fresh)
-            record("after a stop", "" if same else "the next generation differs from a fresh one", {})
+            notes = {} if same or status != 200 else difference(again, fresh)
+            stopped = {"after": f"{action} at {point}", "seen": seen}
+            record("after a stop", "" if same else "the next generation differs from a fresh one", {**stopped, **notes})
         if sent // 25 > series[-1][0] // 25:
             series.append((sent, round(resident_mb(pid), 1)))
             elapsed = time.monotonic() - started
@@ -240,6 +258,7 @@ def main() -> int:
 
     status, after = post(plain)
     plain_identical = status == 200 and images_key(after) == images_key(before)
+    plain_difference = {} if plain_identical or status != 200 else difference(after, before)
     memory["end"] = resident_mb(pid)
     series.append((sent, round(memory["end"], 1)))
     growth = memory["end"] - memory["warm"]
@@ -257,6 +276,7 @@ def main() -> int:
         "growth_after_warm_up_mb": round(growth, 1),
         "resident_mb_series": series,
         "plain_request_bit_identical_after_soak": plain_identical,
+        "plain_request_difference": plain_difference,
     }
     print(json.dumps({k: v for k, v in report.items() if k not in ("failures", "resident_mb_series")}, indent=1))
     print("resident MB by requests sent:", " ".join(f"{n}:{mb:.0f}" for n, mb in series))
