@@ -245,7 +245,10 @@ def main() -> int:
             sent += 1
             status, answer, seen = send_stopped(webui, request, point, action)
             problem = "" if status == 200 else f"HTTP {status}: {str(answer)[:200]}"
-            record(f"{action} at {point}", problem, {**request.notes, "seen": seen})
+            # a run that ended before the point was seen is counted apart: it was not stopped
+            record(
+                f"{action} at {point}" if seen else "ended before its stop", problem, {**request.notes, "seen": seen}
+            )
             status, again = post(probe)
             same = status == 200 and images_key(again) == images_key(fresh)
             notes = {} if same or status != 200 else difference(again, fresh)

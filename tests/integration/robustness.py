@@ -276,40 +276,54 @@ def progress(webui: WebUI) -> dict:
     return answer.get("state", {}) if status == 200 and isinstance(answer, dict) else {}
 
 
-def stop_when(webui: WebUI, point: str, action: str, started: threading.Event, deadline: float) -> dict:
+def stop_when(
+    webui: WebUI,
+    point: str,
+    action: str,
+    started: threading.Event,
+    deadline: float,
+    done: threading.Event | None = None,
+) -> dict:
     """From a second client: wait until the running generation reaches ``point`` ("first" model call, "last" one,
     "middle", or "batch": the second image of the count), then POST ``action`` ("interrupt" or "skip"). The host's
-    progress counts steps done (``sampling_step`` is set after each step), out of ``sampling_steps``.
-    Returns what the progress showed when it acted."""
+    progress counts steps done (``sampling_step`` is set after each step), out of ``sampling_steps``. Between jobs the
+    progress still shows the last job's counts, with ``job`` empty: only a running job counts, or a stop sent before
+    the job begins would be cleared by its start and stop nothing. Returns what the progress showed when it acted,
+    or {} without acting when the generation ended (``done``) or the deadline passed first."""
     started.wait(timeout=30)
     seen: dict = {}
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (done is not None and done.is_set()):
         state = progress(webui)
         steps, step, job_no = state.get("sampling_steps", 0), state.get("sampling_step", 0), state.get("job_no", 0)
-        if steps and (
-            (point == "first" and step == 0)
-            or (point == "last" and step >= steps - 2)  # step n-2 is done: the last model call is running
-            or (point == "middle" and step >= steps // 2)
-            or (point == "batch" and job_no >= 1)
+        if (
+            state.get("job")
+            and steps
+            and (
+                (point == "first" and step == 0)
+                or (point == "last" and step >= steps - 2)  # step n-2 is done: the last model call is running
+                or (point == "middle" and step >= steps // 2)
+                or (point == "batch" and job_no >= 1)
+            )
         ):
             seen = {"step": step, "steps": steps, "job_no": job_no}
+            webui.request("POST", f"/sdapi/v1/{action}", timeout=30)
             break
         time.sleep(0.01)
-    webui.request("POST", f"/sdapi/v1/{action}", timeout=30)
     return seen
 
 
 def send_stopped(webui: WebUI, request: Request, point: str, action: str) -> tuple[int, dict, dict]:
     """Send ``request`` and stop it at ``point`` from a second client; (status, answer, where it was stopped)."""
-    started, seen = threading.Event(), {}
+    started, done, seen = threading.Event(), threading.Event(), {}
 
     def second_client() -> None:
-        seen.update(stop_when(webui, point, action, started, time.monotonic() + 120))
+        seen.update(stop_when(webui, point, action, started, time.monotonic() + 120, done))
 
     thread = threading.Thread(target=second_client, daemon=True)
     thread.start()
     started.set()
     status, answer = webui.request("POST", "/sdapi/v1/img2img", request.body)
+    done.set()
     thread.join(timeout=150)
     return status, answer, seen
 
