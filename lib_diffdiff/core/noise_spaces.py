@@ -20,6 +20,8 @@ class NoiseSpace(Protocol):
     """What the injection needs to know about a sampler's noise parameterisation."""
 
     name: str
+    predicts_x0: bool
+    """Whether the denoiser returns x0 (sigma and flow spaces) rather than eps (VP timesteps)."""
 
     def noised(self, x0: torch.Tensor, noise: torch.Tensor, level: float) -> torch.Tensor:
         """The original latent ``x0`` noised with ``noise`` to ``level``."""
@@ -34,6 +36,7 @@ class SigmaSpace:
     """k-diffusion: x = x0 + sigma * eps; the denoiser returns its x0 prediction."""
 
     name = "sigma"
+    predicts_x0 = True
 
     def noised(self, x0: torch.Tensor, noise: torch.Tensor, level: float) -> torch.Tensor:
         return x0 + noise * level  # the WebUI's own order of operations (x + noise * sigma_sched[0])
@@ -47,6 +50,7 @@ class FlowSpace:
     denoiser returns x0."""
 
     name = "flow"
+    predicts_x0 = True
 
     def noised(self, x0: torch.Tensor, noise: torch.Tensor, level: float) -> torch.Tensor:
         return noise * level + x0 * (1.0 - level)  # Forge's noise_scaling for flow models
@@ -60,6 +64,7 @@ class VPTimesteps:
     model returns eps. ``abar`` of a fractional t (UniPC) is interpolated in log space, as its own schedule does."""
 
     name = "vp-timesteps"
+    predicts_x0 = False
 
     def __init__(self, alphas_cumprod: torch.Tensor | list[float]):
         table = torch.as_tensor(alphas_cumprod, dtype=torch.float64).flatten().cpu()

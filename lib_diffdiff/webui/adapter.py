@@ -279,6 +279,8 @@ def wrap_denoiser(
                 elif len(args) > IMAGE_COND_POSITION:
                     args = list(args)
                     args[IMAGE_COND_POSITION] = conditioning.for_call(held)
+        if injector.space.predicts_x0 and isinstance(kwargs.get("model_options"), dict):
+            kwargs["model_options"] = held_post_cfg(kwargs["model_options"], injector, x, sigma)
         out = injector.after_model(original(x_in, sigma, *args, **kwargs), x, sigma)
         if (
             getattr(denoiser, "need_last_noise_uncond", False)
@@ -289,6 +291,35 @@ def wrap_denoiser(
         return out
 
     return forward
+
+
+POST_CFG = "sampler_post_cfg_function"
+"""Where a ComfyUI-style sampler (Forge Neo's CFG++ samplers: Euler CFG++, Euler a CFG++, DPM++ 2M CFG++) puts, in
+the ``model_options`` it hands the denoiser, the functions that read the unconditional prediction it steps with."""
+
+PREDICTIONS = ("uncond_denoised", "cond_denoised")
+
+
+def held_post_cfg(model_options: dict, injector: DifferentialInjector, x: torch.Tensor, level: Any) -> dict:
+    """``model_options`` (a copy) whose post-CFG functions see held pixels' cond and uncond predictions as the held
+    prediction. A CFG++ sampler steps with the unconditional x0 (Euler CFG++: ``x' = denoised + sigma' (x - uncond) /
+    sigma``): held pixels would drift off the noised original at every step, and a pixel freed later would start
+    from the wrong latent. Only for x0-predicting denoisers, where the held prediction is the original."""
+    functions = model_options.get(POST_CFG)
+    if not functions:
+        return model_options
+
+    def held(fn: Callable) -> Callable:
+        def post_cfg(args: dict) -> Any:
+            args = dict(args)
+            for key in PREDICTIONS:
+                if isinstance(args.get(key), torch.Tensor):
+                    args[key] = injector.after_model(args[key], x, level)
+            return fn(args)
+
+        return post_cfg
+
+    return {**model_options, POST_CFG: [held(fn) for fn in functions]}
 
 
 def preserve_overlay(original: Image.Image, keep: np.ndarray, host_overlay: Image.Image | None) -> Image.Image:
