@@ -11,6 +11,8 @@ Where things happen (see lib_diffdiff.webui.adapter for the host-independent par
 
 from __future__ import annotations
 
+import traceback
+
 import gradio as gr
 from modules import images, masking, script_callbacks, scripts, sd_models, sd_samplers, sd_samplers_common, shared
 from modules.ui_components import InputAccordion
@@ -25,6 +27,7 @@ from lib_diffdiff.webui.adapter import (
     plan_run,
     preserve_overlay,
     soft_inpaint_padding,
+    turn_off_mask_blur,
 )
 from lib_diffdiff.webui.companions import is_detail_pass, map_source_size, record_source, refusal
 from lib_diffdiff.webui.foresee import WebUIPreviewHost, foresee
@@ -58,9 +61,9 @@ API: `"alwayson_scripts": {"differential diffusion": {"args": [{"enabled": true,
 class DiffDiffInputError(ChangeMapError):
     """A bad input, raised from p.init: the API answers 422 with the message as its detail."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, status_code: int = 422):
         super().__init__(f"Differential Diffusion: {message}")
-        self.status_code = 422
+        self.status_code = status_code
         self.detail = str(self)
 
 
@@ -71,10 +74,15 @@ def host_init(p):
 
 
 def fail_generation(p, error: Exception) -> None:
-    """Make this generation fail with ``error``'s message, from p.init (see the module docstring)."""
+    """Make this generation fail with ``error``'s message, from p.init (see the module docstring). A bad input is a
+    422; anything else is this extension failing on this host (HTTP 500), said as such, never a run without it."""
+    if isinstance(error, ChangeMapError):
+        message, status = str(error), 422
+    else:
+        message, status = f"could not set up this generation ({type(error).__name__}: {error}); please report it", 500
 
     def init(*args, **kwargs):
-        raise DiffDiffInputError(str(error))
+        raise DiffDiffInputError(message, status)
 
     init.diffdiff_wraps = host_init(p)
     p.init = init
@@ -158,31 +166,36 @@ class Script(scripts.Script):
         return [components[s.name] for s in SETTINGS] + [painted]
 
     def process(self, p, *args):
+        try:
+            self.set_up(p, *args)
+        except ChangeMapError as e:
+            fail_generation(p, e)
+        except Exception as e:  # noqa: BLE001 - the WebUI only logs a hook's exception: fail the generation instead
+            traceback.print_exc()
+            fail_generation(p, e)
+
+    def set_up(self, p, *args):
         # X/Y/Z cells share one extra_generation_params dict: drop what an earlier cell wrote
         for setting in SETTINGS:
             p.extra_generation_params.pop(setting.infotext, None)
-        try:
-            raw = named_args(args)
-            painted = args[len(SETTINGS)] if len(args) > len(SETTINGS) and not isinstance(args[0], dict) else None
-            if painted:  # the editor's map replaces the uploaded one (both are read by load_change_map)
-                raw["map"] = painted
-            raw.update(xyz_overrides(p))
-            settings = parse_named(raw)
-            if not settings.enabled:
-                return
-            if soft_inpainting_enabled(p):
-                raise ChangeMapError("the built-in Soft Inpainting is on as well; turn one of them off")
-            if refusal(p):
-                raise ChangeMapError(refusal(p))
-        except ChangeMapError as e:
-            fail_generation(p, e)
+        raw = named_args(args)
+        painted = args[len(SETTINGS)] if len(args) > len(SETTINGS) and not isinstance(args[0], dict) else None
+        if painted:  # the editor's map replaces the uploaded one (both are read by load_change_map)
+            raw["map"] = painted
+        raw.update(xyz_overrides(p))
+        settings = parse_named(raw)
+        if not settings.enabled:
             return
+        if soft_inpainting_enabled(p):
+            raise ChangeMapError("the built-in Soft Inpainting is on as well; turn one of them off")
+        if refusal(p):
+            raise ChangeMapError(refusal(p))
         if is_detail_pass(p):
             print("Differential Diffusion: not applied in ADetailer's detail pass (it has its own mask and strength)")
             return
         if settings.mode == "soft inpaint":
             # the transition comes from the diffusion, not from a pixel feather; the crop must hold the whole ring
-            p.mask_blur_x = p.mask_blur_y = 0
+            turn_off_mask_blur(p)
             p.mask_round = False
             p.inpaint_full_res_padding = soft_inpaint_padding(p.inpaint_full_res_padding, settings.softness)
         p.extra_generation_params.update(infotext_params(settings))

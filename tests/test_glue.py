@@ -263,6 +263,63 @@ def test_soft_inpaint_switches_off_the_webui_blur_and_widens_the_crop(script):
     assert p.extra_generation_params["Differential diffusion mode"] == "soft inpaint"
 
 
+class A1111Blur:
+    """A1111 1.10 / Forge: mask_blur_x/_y fields behind a mask_blur property whose setter sets both."""
+
+    mask_blur_x = 4
+    mask_blur_y = 4
+
+    @property
+    def mask_blur(self):
+        return self.mask_blur_x if self.mask_blur_x == self.mask_blur_y else None
+
+    @mask_blur.setter
+    def mask_blur(self, value):
+        if isinstance(value, int):
+            self.mask_blur_x = self.mask_blur_y = value
+
+
+class NeoBlur:
+    """Forge Neo: a mask_blur field, and mask_blur_x/_y read-only properties over it."""
+
+    mask_blur = 4
+
+    @property
+    def mask_blur_x(self):
+        return self.mask_blur
+
+    @property
+    def mask_blur_y(self):
+        return self.mask_blur
+
+
+@pytest.mark.parametrize("host", [A1111Blur, NeoBlur])
+def test_soft_inpaint_turns_the_blur_off_on_each_hosts_layout(script, host):
+    module, _ = script
+    p = host()
+    p.__dict__.update(vars(fake_p()))
+    module.Script().process(p, {"enabled": True, "mode": "soft inpaint", "softness": 10})
+    assert (p.mask_blur, p.mask_blur_x, p.mask_blur_y) == (0, 0, 0)
+    assert p.extra_generation_params["Differential diffusion mode"] == "soft inpaint"
+
+
+def test_an_unexpected_failure_while_setting_up_fails_the_generation_with_a_message(script):
+    module, _ = script
+
+    class Frozen(NeoBlur):
+        def __setattr__(self, name, value):
+            if name == "mask_round":
+                raise AttributeError("mask_round is read-only on this host")
+            super().__setattr__(name, value)
+
+    p = Frozen()
+    p.__dict__.update(vars(fake_p()))
+    module.Script().process(p, {"enabled": True, "mode": "soft inpaint"})  # the WebUI would only log a raise here
+    with pytest.raises(module.DiffDiffInputError, match="could not set up.*mask_round is read-only") as raised:
+        p.init([], [], [])
+    assert raised.value.status_code == 500 and p.init_calls == []
+
+
 def test_builtin_soft_inpainting_is_refused(script):
     module, _ = script
     soft = SimpleNamespace(title=lambda: "Soft Inpainting", args_from=0)

@@ -63,6 +63,17 @@ def soft_inpaint_padding(padding: int | None, softness: float) -> int:
     return max(int(padding or 0), int(3 * softness + 1))
 
 
+def turn_off_mask_blur(p: Any) -> None:
+    """No pixel feather for this generation (soft inpaint: the transition comes from the diffusion). A1111 and Forge
+    keep ``mask_blur_x``/``_y`` fields behind a ``mask_blur`` property whose setter sets both; Forge Neo keeps a
+    ``mask_blur`` field and makes ``mask_blur_x``/``_y`` read-only properties over it. Setting ``mask_blur`` serves
+    both; the two fields are set as well wherever they are plain attributes."""
+    p.mask_blur = 0
+    for name in ("mask_blur_x", "mask_blur_y"):
+        if not isinstance(getattr(type(p), name, None), property):
+            setattr(p, name, 0)
+
+
 def forge_predictor(sd_model: Any) -> Any:
     """Forge's predictor (``forge_objects.unet.model.predictor``): its ``noise_scaling`` noises Forge's img2img."""
     return getattr(
