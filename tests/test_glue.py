@@ -566,3 +566,15 @@ def test_plan_errors():
         plan_run(p, DiffDiffArgs(enabled=True, mode="soft inpaint"))
     with pytest.raises(ChangeMapError, match="needs a change map"):
         plan_run(p, DiffDiffArgs(enabled=True))
+
+
+@pytest.mark.parametrize("layout", ["[C, h, w] (A1111, Forge)", "[1, C, h, w] (Forge Neo)"])
+def test_the_map_acts_inside_the_inpaint_mask_whatever_the_hosts_mask_layout(layout):
+    p, args = adapter_p(FakeKDiffusionSampler(), np.full((32, 64), 255))
+    inside = torch.zeros(4, 4, 8)
+    inside[:, :, 2:5] = 1.0  # latent columns 2-4 are to be repainted
+    p.image_mask = Image.new("L", (64, 32), 255)
+    p.nmask = inside if layout.startswith("[C") else inside[None]
+    plan = plan_run(p, args)
+    assert plan.latent_map.shape == (4, 8)
+    assert np.array_equal(plan.latent_map, inside[0].double().numpy())

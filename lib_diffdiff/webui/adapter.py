@@ -124,7 +124,7 @@ def plan_run(p: Any, args: DiffDiffArgs, source_size: tuple[int, int] | None = N
     latent_map = to_latent(frame_map, latent_h, latent_w)
     nmask = getattr(p, "nmask", None)
     if args.mode == "map" and has_mask and nmask is not None:
-        latent_map = latent_map * nmask[0].detach().to("cpu", torch.float64).numpy()  # the map acts inside the mask
+        latent_map = latent_map * latent_plane(nmask)  # the map acts inside the mask
     strength = 1.0 if args.mode == "fan" else float(p.denoising_strength)
     pixel_strengths(latent_map, strength)  # validates
     whole = image_map if image_map is not None else frame_map
@@ -134,6 +134,12 @@ def plan_run(p: Any, args: DiffDiffArgs, source_size: tuple[int, int] | None = N
     # valid: every pixel is held, see DifferentialSampling.sample_img2img
     summary = map_summary(image_map if image_map is not None else frame_map)
     return RunPlan(args, strength, image_map, frame_map, latent_map, summary)
+
+
+def latent_plane(mask: torch.Tensor) -> np.ndarray:
+    """One [h, w] plane (float64) of the host's latent mask: A1111 and Forge keep ``nmask`` as [C, h, w], Forge Neo
+    as [1, C, h, w] (or [1, C, 1, h, w] for video latents); every channel holds the same mask."""
+    return mask.detach().to("cpu", torch.float64).reshape(-1, *mask.shape[-2:])[0].numpy()
 
 
 def check_model_calls(p: Any, plan: RunPlan, setup_steps: SetupSteps) -> None:
