@@ -105,6 +105,20 @@ def keep_left_args(size: int) -> dict:
     return {"enabled": True, "map": grey(region_map(size, size, "left")), "preserve": False}
 
 
+def args_by_label(webui, script: str, values: dict) -> list:
+    """A selectable script's positional args from the host's script-info (its defaults), the ones whose label
+    contains a key of ``values`` set to that value: hosts order and label them differently (A1111's SD upscale
+    starts with an info line, Neo's with the tile overlap)."""
+    info = next(s for s in webui.get("/sdapi/v1/script-info") if s["name"] == script and s["is_img2img"])
+    args = []
+    for arg in info["args"]:
+        label = (arg.get("label") or "").lower()
+        args.append(next((v for k, v in values.items() if k in label), arg.get("value")))
+    missing = [k for k in values if not any(k in (a.get("label") or "").lower() for a in info["args"])]
+    assert not missing, f"{script} has no argument labelled {missing}: {info['args']}"
+    return args
+
+
 def test_loopback_holds_the_map_in_every_loop(webui, vae, installed):
     if "loopback" not in installed:
         pytest.skip("this host has no Loopback script")
@@ -123,9 +137,8 @@ def test_loopback_holds_the_map_in_every_loop(webui, vae, installed):
 def test_sd_upscale_is_refused_with_a_message(webui, vae, installed):
     if "sd upscale" not in installed:
         pytest.skip("this host has no SD upscale script")
-    body = payload(
-        block_image(64, 64), vae, keep_left_args(64), script_name="sd upscale", script_args=[None, 16, 0, 2.0]
-    )
+    script_args = args_by_label(webui, "sd upscale", {"overlap": 16, "upscaler": 0, "scale factor": 2.0})
+    body = payload(block_image(64, 64), vae, keep_left_args(64), script_name="sd upscale", script_args=script_args)
     status, answer = webui.request("POST", "/sdapi/v1/img2img", body)
     assert status == 422 and "SD upscale samples tiles" in str(answer.get("detail")), answer
 
