@@ -28,8 +28,7 @@ from .maps.reading import load_change_map
 from .maps.transforms import ResizeMode, contrast, crop, gamma, gaussian_blur, invert, remap, resize_to, to_latent
 from .tools.fan import check_strengths, column_bounds, fan_map, fan_strengths, label_fan, parse_strengths
 from .tools.metrics import biased_measurement, cam, dam, dssim_map, edit_strength_map
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__  # the one place the version is written
 
 __all__ = [
     "NEVER",
