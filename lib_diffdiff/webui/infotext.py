@@ -1,11 +1,13 @@
 """Infotext: what a generation writes into its PNG parameters, and how "Send to img2img" / PNG Info read it back.
 Keys and defaults come from :data:`settings.SETTINGS`; settings at their default are omitted; the map itself is
-summarised (a short hash and its range), never embedded."""
+summarised (a short hash and its range), never embedded. Besides the settings an enabled run can write the
+extension's version (:data:`VERSION_KEY`) and, on an inpainting model, :data:`INPAINT_CONDITIONINGS`; neither is read
+back (they describe the run, they set nothing)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import fields
 from typing import Any
 
@@ -13,6 +15,7 @@ import numpy as np
 
 from ..maps.transforms import MapShape
 from ..tools.fan import parse_strengths
+from ..version import __version__
 from .settings import MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
 
 
@@ -33,6 +36,9 @@ def _format(name: str, value: Any) -> str:
 INPAINT_CONDITIONINGS = "Differential diffusion inpaint conditionings"
 """Infotext key of a run on an inpainting model: how many distinct conditionings the model received (1 = the host's
 alone, as in img2img; more = the per-step conditioning changed during the run)."""
+
+VERSION_KEY = "Differential diffusion version"
+"""Infotext key of the extension's version (:data:`lib_diffdiff.version.__version__`), written only when enabled."""
 
 SHAPING = frozenset(f.name for f in fields(MapShape))
 """The map-shaping settings (used by the modes that read a map: change map and soft inpaint)."""
@@ -61,8 +67,8 @@ MODE_DEPENDENT = _mode_dependent()
 """The settings that only some modes use, in table order: the UI shows them per mode."""
 
 
-def infotext_params(args: DiffDiffArgs, summary: str | None = None) -> dict[str, str]:
-    """Infotext entries for an enabled run."""
+def infotext_params(args: DiffDiffArgs, summary: str | None = None, *, with_version: bool = False) -> dict[str, str]:
+    """Infotext entries for an enabled run; ``with_version`` adds :data:`VERSION_KEY` (only if ``args.enabled``)."""
     defaults = DiffDiffArgs()
     out: dict[str, str] = {}
     for setting in SETTINGS:
@@ -76,7 +82,24 @@ def infotext_params(args: DiffDiffArgs, summary: str | None = None) -> dict[str,
         if setting.name != "enabled" and value == getattr(defaults, setting.name):
             continue
         out[setting.infotext] = _format(setting.name, value)
+    if with_version and args.enabled:
+        out[VERSION_KEY] = __version__
     return out
+
+
+INFOTEXT_KEYS: tuple[str, ...] = (
+    *(s.infotext for s in SETTINGS if s.infotext),
+    INPAINT_CONDITIONINGS,
+    VERSION_KEY,
+)
+"""Every infotext key this extension can write."""
+
+
+def drop_infotext(params: MutableMapping[str, Any]) -> None:
+    """Remove every key of :data:`INFOTEXT_KEYS` from ``params`` (X/Y/Z cells share one ``extra_generation_params``
+    dict: a cell must not inherit what an earlier cell's run wrote)."""
+    for key in INFOTEXT_KEYS:
+        params.pop(key, None)
 
 
 def ui_value(name: str, params: Mapping[str, str]) -> Any:
