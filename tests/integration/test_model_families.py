@@ -115,6 +115,9 @@ def family(request):
     vae = family_vae(webui, FAMILIES[name].xl)
     image = block_image(W, H, seed=11)
     status, out = webui.request("POST", "/sdapi/v1/img2img", payload(image, vae["settings"], steps=2))
+    if status >= 500:  # plain img2img, no extension: the host itself cannot run this family (Neo has no SD 2.x)
+        load_checkpoint(webui, before)
+        pytest.skip(f"the host cannot run {name} without the extension either: {out}")
     assert status == 200, out
     assert webui.vae_used(out, vae["name"]), "the transparent VAE was not applied"
     yield name, FAMILIES[name], webui, vae["settings"], image
