@@ -17,7 +17,7 @@ import gradio as gr
 from modules import images, masking, script_callbacks, scripts, sd_models, sd_samplers, sd_samplers_common, shared
 from modules.ui_components import InputAccordion
 
-from lib_diffdiff import ChangeMapError, label_fan
+from lib_diffdiff import ChangeMapError, __version__, label_fan
 from lib_diffdiff.maps.alignment import keep_mask
 from lib_diffdiff.webui.adapter import (
     ConditioningRecorder,
@@ -31,7 +31,7 @@ from lib_diffdiff.webui.adapter import (
 )
 from lib_diffdiff.webui.companions import is_detail_pass, map_source_size, record_source, refusal
 from lib_diffdiff.webui.foresee import WebUIPreviewHost, foresee
-from lib_diffdiff.webui.infotext import MODE_DEPENDENT, SHAPING, infotext_params, relevant, ui_value
+from lib_diffdiff.webui.infotext import MODE_DEPENDENT, SHAPING, drop_infotext, infotext_params, relevant, ui_value
 from lib_diffdiff.webui.script_args import named_args, parse_named
 from lib_diffdiff.webui.settings import DEFAULT_FAN, MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
 from lib_diffdiff.webui.xyz_axes import add_axes, xyz_overrides
@@ -152,6 +152,7 @@ class Script(scripts.Script):
                 gr.HTML('<div id="diffdiff_preview_mount"></div>', elem_id="diffdiff_preview_html")
             with gr.Accordion("Help", open=False):
                 gr.Markdown(HELP)
+                gr.Markdown(f"Differential Diffusion {__version__}", elem_id="diffdiff_version")
             # the editor's painted map travels to the server in this hidden textbox, as a PNG data URL
             painted = gr.Textbox("", elem_id="diffdiff_painted", elem_classes=["hidden"], show_label=False)
         components["mode"].change(
@@ -175,9 +176,7 @@ class Script(scripts.Script):
             fail_generation(p, e)
 
     def set_up(self, p, *args):
-        # X/Y/Z cells share one extra_generation_params dict: drop what an earlier cell wrote
-        for setting in SETTINGS:
-            p.extra_generation_params.pop(setting.infotext, None)
+        drop_infotext(p.extra_generation_params)  # X/Y/Z cells share one dict: drop what an earlier cell wrote
         raw = named_args(args)
         painted = args[len(SETTINGS)] if len(args) > len(SETTINGS) and not isinstance(args[0], dict) else None
         if painted:  # the editor's map replaces the uploaded one (both are read by load_change_map)

@@ -82,11 +82,9 @@ def test_the_changelog_s_newest_section_is_this_version():
 # ---- the version in the infotext ----
 
 
-def test_the_version_key_is_written_only_for_an_enabled_run_that_asks_for_it():
-    enabled = DiffDiffArgs(enabled=True)
-    assert infotext_params(enabled, with_version=True)[VERSION_KEY] == __version__
-    assert VERSION_KEY not in infotext_params(enabled)
-    assert VERSION_KEY not in infotext_params(DiffDiffArgs(enabled=False), with_version=True)
+def test_the_version_key_is_written_only_for_an_enabled_run():
+    assert infotext_params(DiffDiffArgs(enabled=True))[VERSION_KEY] == __version__
+    assert VERSION_KEY not in infotext_params(DiffDiffArgs(enabled=False))
 
 
 def a1111_infotext(params: dict[str, str]) -> str:
@@ -116,8 +114,9 @@ def a1111_parse(line: str) -> dict[str, str]:
     ],
 )
 def test_pasting_infotext_back_reads_the_same_settings_with_the_version_key(args):
-    with_version = a1111_parse(a1111_infotext(infotext_params(args, "0123456789 0-1", with_version=True)))
-    without = a1111_parse(a1111_infotext(infotext_params(args, "0123456789 0-1")))
+    params = infotext_params(args, "0123456789 0-1")
+    with_version = a1111_parse(a1111_infotext(params))
+    without = a1111_parse(a1111_infotext({k: v for k, v in params.items() if k != VERSION_KEY}))
     assert with_version[VERSION_KEY] == __version__
     assert {k: v for k, v in with_version.items() if k != VERSION_KEY} == without
     for setting in SETTINGS:
@@ -155,15 +154,6 @@ def white_png() -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-# Until scripts/differential_diffusion.py is changed, these two fail, as marked; once it is, they pass, and strict
-# xfail then fails them so that the marker is removed.
-SCRIPT_CHANGE = (
-    "scripts/differential_diffusion.py must drop the extension's infotext keys with drop_infotext() instead of its "
-    "loop over SETTINGS, and pass with_version=True to infotext_params(); remove this marker once it does"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SCRIPT_CHANGE)
 def test_the_script_writes_the_version_when_enabled_and_a_disabled_xyz_cell_drops_it(monkeypatch):
     module, _ = load_script(monkeypatch)
     shared = {"Steps": 20}
@@ -173,11 +163,6 @@ def test_the_script_writes_the_version_when_enabled_and_a_disabled_xyz_cell_drop
     assert shared == {"Steps": 20}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the panel must show lib_diffdiff.__version__ (scripts/differential_diffusion.py); remove this marker then",
-)
 def test_the_panel_shows_the_version(monkeypatch):
     module, _ = load_script(monkeypatch)
     shown = []

@@ -67,8 +67,8 @@ MODE_DEPENDENT = _mode_dependent()
 """The settings that only some modes use, in table order: the UI shows them per mode."""
 
 
-def infotext_params(args: DiffDiffArgs, summary: str | None = None, *, with_version: bool = False) -> dict[str, str]:
-    """Infotext entries for an enabled run; ``with_version`` adds :data:`VERSION_KEY` (only if ``args.enabled``)."""
+def infotext_params(args: DiffDiffArgs, summary: str | None = None) -> dict[str, str]:
+    """Infotext entries for an enabled run, with the extension's version (:data:`VERSION_KEY`)."""
     defaults = DiffDiffArgs()
     out: dict[str, str] = {}
     for setting in SETTINGS:
@@ -82,7 +82,7 @@ def infotext_params(args: DiffDiffArgs, summary: str | None = None, *, with_vers
         if setting.name != "enabled" and value == getattr(defaults, setting.name):
             continue
         out[setting.infotext] = _format(setting.name, value)
-    if with_version and args.enabled:
+    if args.enabled:
         out[VERSION_KEY] = __version__
     return out
 
