@@ -262,6 +262,11 @@ def test_the_editor_starts_from_the_inpaint_mask_drawn_in_the_inpaint_tab(page, 
     page.enable()
     # where the host draws: gradio 3's sketch canvas (A1111), or Forge's canvas over its image
     image = page.js("return document.querySelector('#img2maskimg canvas[key=interface]') || DiffDiff.initImage()")
+    # the thinnest brush of Forge's canvas (Forge Neo draws 4x its width in image pixels: 100 px by default)
+    page.js(
+        "const r = document.querySelector('#img2maskimg input[id^=scribbleWidth_]');"
+        "if (r) { r.value = r.min; r.dispatchEvent(new Event('input', {bubbles: true})); }"
+    )
     page.js("arguments[0].scrollIntoView({block: 'center'})", image)
     r = image.rect
     # a mouse stroke across the middle of the picture, drawn with the host's own inpaint brush
