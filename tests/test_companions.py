@@ -237,3 +237,26 @@ def test_a_timestep_sampler_run_without_a_model_call_is_refused(steps, strength,
     assert p.denoising_strength == strength
     p.sampler = FakeKDiffusionSampler()  # k-diffusion samplers call the model from t_enc = 1 on
     check_model_calls(p, plan, setup_img2img_steps)
+
+
+def test_a_timestep_sampler_on_a_flow_model_is_refused():
+    """The WebUI runs DDIM/PLMS/UniPC with SD's variance-preserving formulas, also on flow models (Forge Neo's
+    CompVisSampler, A1111's SD3): refused with a message instead of a silently wrong run."""
+    flow = SimpleNamespace(
+        forge_objects=SimpleNamespace(
+            unet=SimpleNamespace(model=SimpleNamespace(predictor=SimpleNamespace(prediction_type="const")))
+        )
+    )
+    values = np.full((32, 64), 255, np.uint8)
+    p = loopback_p(Image.new("RGB", (64, 32)), 64, 32, 0)
+    p.sampler, p.steps, p.denoising_strength, p.sd_model = FakeTimestepSampler(), 10, 1.0, flow
+    plan = plan_run(p, DiffDiffArgs(enabled=True, map=png(values)))
+    with pytest.raises(ChangeMapError, match=r"DDIM is a timestep sampler.*do not fit this flow model"):
+        check_model_calls(p, plan, setup_img2img_steps)
+    p.sd_model = SimpleNamespace(add_noise_to_latent=lambda x, noise, amount: x)  # A1111's SD3
+    with pytest.raises(ChangeMapError, match="flow model"):
+        check_model_calls(p, plan, setup_img2img_steps)
+    p.sampler = FakeKDiffusionSampler()
+    check_model_calls(p, plan, setup_img2img_steps)  # k-diffusion samplers noise flow models the host's way
+    p.sampler, p.sd_model = FakeTimestepSampler(), SimpleNamespace()  # an SD model: DDIM fits
+    check_model_calls(p, plan, setup_img2img_steps)

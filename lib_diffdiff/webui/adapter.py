@@ -142,11 +142,25 @@ def latent_plane(mask: torch.Tensor) -> np.ndarray:
     return mask.detach().to("cpu", torch.float64).reshape(-1, *mask.shape[-2:])[0].numpy()
 
 
+def sampler_name(sampler: Any) -> str:
+    return getattr(getattr(sampler, "config", None), "name", None) or type(sampler).__name__
+
+
 def check_model_calls(p: Any, plan: RunPlan, setup_steps: SetupSteps) -> None:
-    """Refuse a run that would make no model call. The WebUI's timestep samplers (DDIM, PLMS, UniPC) run img2img
-    over ``timesteps[:t_enc]`` and call the model only when t_enc >= 2; below that plain img2img returns the noised
-    latent unsampled, and with the map every pixel would stay held: nothing would change, silently."""
+    """Refuse a run whose model calls would not do what the map asks.
+
+    - The WebUI's timestep samplers (DDIM, PLMS, UniPC) noise and step with Stable Diffusion's variance-preserving
+      formulas (``sqrt(abar) x0 + sqrt(1 - abar) eps``, abar from the model's sigmas), on every host; a flow model
+      (Flux, SD3, ...) noises as ``sigma eps + (1 - sigma) x0``, so those formulas put every pixel at the wrong level.
+    - They run img2img over ``timesteps[:t_enc]`` and call the model only when t_enc >= 2; below that plain img2img
+      returns the noised latent unsampled, and with the map every pixel would stay held: nothing would change,
+      silently."""
     sampler = getattr(p, "sampler", None)
+    if hasattr(sampler, "get_timesteps") and is_flow_model(getattr(p, "sd_model", None)):
+        raise ChangeMapError(
+            f"{sampler_name(sampler)} is a timestep sampler, which the WebUI runs with Stable Diffusion's formulas: "
+            "they do not fit this flow model. Choose a k-diffusion sampler (Euler, DPM++ 2M, ...)"
+        )
     effective = float(pixel_strengths(plan.latent_map, plan.strength).max())
     if not hasattr(sampler, "get_timesteps") or effective <= 0.0:
         return
@@ -157,10 +171,10 @@ def check_model_calls(p: Any, plan: RunPlan, setup_steps: SetupSteps) -> None:
     finally:
         p.denoising_strength = user_strength
     if t_enc < 2:
-        name = getattr(getattr(sampler, "config", None), "name", None) or type(sampler).__name__
         raise ChangeMapError(
-            f"{name} makes no model call in img2img at {steps} steps and strength {effective:.3g} (the WebUI runs "
-            f"it for steps x strength = {t_enc} step(s) and needs at least 2): raise the steps or the strength"
+            f"{sampler_name(sampler)} makes no model call in img2img at {steps} steps and strength {effective:.3g} "
+            f"(the WebUI runs it for steps x strength = {t_enc} step(s) and needs at least 2): raise the steps or "
+            "the strength"
         )
 
 
