@@ -21,7 +21,12 @@ from lib_diffdiff.webui.settings import SETTINGS, DiffDiffArgs
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-MARKDOWN = [README, ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "tests" / "tools" / "README.md"]
+MARKDOWN = [
+    README,
+    ROOT / "CHANGELOG.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "tests" / "tools" / "README.md",
+]
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.S | re.M)
 CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)

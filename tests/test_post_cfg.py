@@ -76,7 +76,9 @@ def test_held_pixels_of_a_cfg_pp_sampler_stay_on_the_noised_original_until_freed
     checked = 0
     for level, x in zip(sampler.model_wrap_cfg.levels, sampler.model_wrap_cfg.sampler_x, strict=True):
         held = later & (free_level < level * (1 - 1e-4))  # still held at this call: on the noised original
-        first_free = later & torch.isclose(free_level, torch.tensor(level, dtype=free_level.dtype), rtol=1e-4)  # freed at this call: starts there
+        first_free = later & torch.isclose(
+            free_level, torch.tensor(level, dtype=free_level.dtype), rtol=1e-4
+        )  # freed at this call: starts there
         for region in (held, first_free):
             if region.any():
                 expected = p.init_latent + noise * level

@@ -91,7 +91,9 @@ def a1111_infotext(params: dict[str, str]) -> str:
     """The parameters line as A1111 1.10 writes it (modules/processing.py create_infotext, infotext_utils.quote)."""
 
     def quote(text: str) -> str:
-        return text if "," not in text and "\n" not in text and ":" not in text else json.dumps(text, ensure_ascii=False)
+        return (
+            text if "," not in text and "\n" not in text and ":" not in text else json.dumps(text, ensure_ascii=False)
+        )
 
     return ", ".join(f"{k}: {quote(str(v))}" for k, v in {"Steps": "20", "Seed": "1", **params}.items())
 

@@ -62,7 +62,10 @@ def make(sd15: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
     dtype = next(iter(out.values())).dtype
     for index, (cin, cout, _) in zip(range(0, 16, 2), HINT, strict=True):
         w, b = conv(cin, cout, 3)
-        out[f"control_model.input_hint_block.{index}.weight"], out[f"control_model.input_hint_block.{index}.bias"] = w, b
+        out[f"control_model.input_hint_block.{index}.weight"], out[f"control_model.input_hint_block.{index}.bias"] = (
+            w,
+            b,
+        )
     channels = encoder_channels(sd15)
     for i, ch in enumerate(channels):
         w, b = conv(ch, ch, 1)
