@@ -13,7 +13,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from benchmarks.soak import difference
+from benchmarks.soak import difference, host_broken_samplers
 from tests.integration.robustness import stop_when
 
 
@@ -76,3 +76,32 @@ def test_difference_counts_the_values_that_differ_and_the_largest():
     }
     assert difference({"images": [png(a)]}, {"images": [png(a), png(a)]}) == {"images": 1, "expected": 2}
     assert "shapes" in difference({"images": [png(a[:4])]}, {"images": [png(a)]})
+
+
+def test_samplers_failing_or_blank_without_the_extension_are_left_out_of_the_soak():
+    def png(values: np.ndarray) -> str:
+        buf = io.BytesIO()
+        Image.fromarray(values.astype(np.uint8)).save(buf, format="PNG")
+        return base64.b64encode(buf.getvalue()).decode()
+
+    answers = {
+        "Euler": (200, {"images": [png(np.random.default_rng(0).integers(0, 255, (8, 8, 3)))]}),
+        "RF": (200, {"images": [png(np.zeros((8, 8, 3)))]}),  # a blank image: NaN latents on SD1.5
+        "Broken": (500, {"error": "RuntimeError"}),
+    }
+
+    class Host:
+        def __init__(self):
+            self.bodies = []
+
+        def request(self, method, path, payload=None, timeout=900):
+            self.bodies.append(payload)
+            return answers[payload["sampler_name"]]
+
+        def vae_settings(self, vae):
+            return {"sd_vae": vae}
+
+    host = Host()
+    broken = host_broken_samplers(host, "transparent-vae.safetensors", list(answers))
+    assert broken == {"RF": "blank image", "Broken": "HTTP 500"}
+    assert all("alwayson_scripts" not in body for body in host.bodies), "probed without the extension"
