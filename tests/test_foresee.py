@@ -112,3 +112,24 @@ def test_recorder_forwards_attribute_reads_to_the_real_denoiser():
         model(torch.zeros(1), torch.tensor([3.0, 3.0]))
 
     assert record_call_levels(sample, Real()) == [3.0] and seen == ["tables"]
+
+
+def test_a_loop_that_reads_its_predictions_through_post_cfg_functions_is_foreseen():
+    """Forge Neo's CFG++ samplers capture the unconditional prediction with a post-CFG function in the model_options
+    they hand the denoiser, and step with it: the stand-in runs those functions, so the loop runs to its end."""
+    sigmas = torch.tensor([4.0, 2.0, 1.0, 0.0])
+
+    def euler_cfg_pp(model):
+        uncond = None
+
+        def capture(args):
+            nonlocal uncond
+            uncond = args["uncond_denoised"]
+            return args["denoised"]
+
+        x = torch.ones(1, 1, 2, 2) * sigmas[0]
+        for i in range(len(sigmas) - 1):
+            denoised = model(x, sigmas[i] * x.new_ones(1), model_options={"sampler_post_cfg_function": [capture]})
+            x = denoised + sigmas[i + 1] * (x - uncond) / sigmas[i]
+
+    assert record_call_levels(euler_cfg_pp) == [4.0, 2.0, 1.0]

@@ -22,6 +22,10 @@ from ..core.injection import DifferentialInjector, level_of
 from ..core.noise_spaces import SigmaSpace
 from ..core.schedule import img2img_t_enc, pixel_strengths, plan_schedule
 
+POST_CFG = "sampler_post_cfg_function"
+"""Where a ComfyUI-style sampler puts, in the ``model_options`` it hands the denoiser, the functions that read the
+cond and uncond predictions."""
+
 
 class _LevelRecorder:
     """A stand-in for the sampler's denoiser: records each call's level and predicts zeros (finite everywhere, so
@@ -34,7 +38,16 @@ class _LevelRecorder:
 
     def __call__(self, x: torch.Tensor, level: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
         self.levels.append(level_of(level))
-        return torch.zeros_like(x)
+        prediction = torch.zeros_like(x)
+        # samplers that read the predictions through post-CFG functions (the ComfyUI convention: Forge Neo's CFG++
+        # samplers) get them from the stand-in too, or their loop could not run
+        options = kwargs.get("model_options")
+        for post_cfg in options.get(POST_CFG, []) if isinstance(options, dict) else []:
+            predictions = {"denoised": prediction, "cond_denoised": prediction, "uncond_denoised": prediction}
+            prediction = post_cfg(
+                {**predictions, "input": x, "sigma": level, "cond_scale": 1.0, "model_options": options}
+            )
+        return prediction
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or self._wrapped is None:

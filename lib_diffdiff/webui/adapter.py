@@ -26,6 +26,7 @@ from ..maps.alignment import fit_to_image, soft_inpaint_map, to_processing_frame
 from ..maps.reading import load_change_map
 from ..maps.transforms import invert, to_latent
 from ..tools.fan import fan_map
+from ..tools.foresee import POST_CFG
 from .infotext import INPAINT_CONDITIONINGS, map_summary
 from .settings import DiffDiffArgs
 
@@ -323,10 +324,6 @@ def wrap_denoiser(
 
     return forward
 
-
-POST_CFG = "sampler_post_cfg_function"
-"""Where a ComfyUI-style sampler (Forge Neo's CFG++ samplers: Euler CFG++, Euler a CFG++, DPM++ 2M CFG++) puts, in
-the ``model_options`` it hands the denoiser, the functions that read the unconditional prediction it steps with."""
 
 PREDICTIONS = ("uncond_denoised", "cond_denoised")
 
