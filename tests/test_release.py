@@ -10,12 +10,12 @@ import io
 import json
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from fake_webui import load_script
 from PIL import Image
+from test_glue import fake_p
 
 import lib_diffdiff
 from lib_diffdiff.version import __version__
@@ -135,21 +135,6 @@ def test_every_infotext_key_is_the_extension_s_and_drop_infotext_removes_them_al
     assert params == {"Steps": 20}
 
 
-def fake_p(shared: dict) -> SimpleNamespace:
-    p = SimpleNamespace(
-        extra_generation_params=shared,
-        mask_blur_x=4,
-        mask_blur_y=4,
-        mask_round=True,
-        inpaint_full_res_padding=0,
-        scripts=None,
-        script_args=[],
-        image_mask=None,
-    )
-    p.init = lambda *a: None
-    return p
-
-
 def white_png() -> str:
     buf = io.BytesIO()
     Image.fromarray(np.full((8, 8), 255, np.uint8), "L").save(buf, format="PNG")
@@ -159,9 +144,9 @@ def white_png() -> str:
 def test_the_script_writes_the_version_when_enabled_and_a_disabled_xyz_cell_drops_it(monkeypatch):
     module, _ = load_script(monkeypatch)
     shared = {"Steps": 20}
-    module.Script().process(fake_p(shared), {"enabled": True, "map": white_png()})
+    module.Script().process(fake_p(extra_generation_params=shared), {"enabled": True, "map": white_png()})
     assert shared.get(VERSION_KEY) == __version__
-    module.Script().process(fake_p(shared), {"enabled": False})
+    module.Script().process(fake_p(extra_generation_params=shared), {"enabled": False})
     assert shared == {"Steps": 20}
 
 
