@@ -13,6 +13,10 @@ the largest strength are free from the first call as in img2img; and calls on a 
 Dy/SMEA steps run the model on a nearest-exact resized latent) get the original, the noise and the held mask resized
 the same way.
 
+Latents are [B, C, h, w] or, for video-VAE families (Qwen-Image, Anima), [B, C, T, h, w]: the map acts on the last
+two dimensions. Those hosts hand img2img one original for the whole batch (batch 1 against the noise's B), which is
+broadcast to the batch.
+
 On a continuous schedule (:func:`..schedule.plan_schedule` with ``continuous=True``) a pixel is, for the calls of one
 step, *partly free*: its input is the sampler's own, and its prediction is the held one moved the fraction w of the
 way to the model's (the derivation is in :mod:`.schedule`).
@@ -50,10 +54,17 @@ class DifferentialInjector:
     """Holds the state of one generation's injection; make a new one per generation (no state is shared)."""
 
     def __init__(self, x0: torch.Tensor, noise: torch.Tensor, schedule: PixelSchedule, space: NoiseSpace):
-        if x0.shape != noise.shape or x0.ndim != 4:
-            raise ValueError(f"x0 and noise must both be [B, C, h, w], got {tuple(x0.shape)} and {tuple(noise.shape)}")
+        if x0.ndim not in (4, 5) or noise.ndim != x0.ndim:
+            raise ValueError(
+                f"x0 and noise must both be [B, C, h, w] or [B, C, T, h, w], got {tuple(x0.shape)} and "
+                f"{tuple(noise.shape)}"
+            )
+        if x0.shape[0] == 1 and noise.shape[0] > 1 and x0.shape[1:] == noise.shape[1:]:
+            x0 = x0.expand_as(noise)  # one original for the batch (Neo's Qwen-Image and Anima img2img)
+        if x0.shape != noise.shape:
+            raise ValueError(f"x0 and noise differ: {tuple(x0.shape)} and {tuple(noise.shape)}")
         n, _, h, w = schedule.free_level.shape
-        if (h, w) != tuple(x0.shape[2:]) or n not in (1, x0.shape[0]):
+        if (h, w) != tuple(x0.shape[-2:]) or n not in (1, x0.shape[0]):
             raise ValueError(
                 f"the schedule is for {n} map(s) of {w}x{h} latent pixels, the latent is {tuple(x0.shape)}"
             )
@@ -109,7 +120,7 @@ class DifferentialInjector:
     def _operands(self, like: torch.Tensor) -> tuple:
         """(original, noise, held mask, partial mask or None, partial weight or None) on ``like``'s grid, device
         and dtype."""
-        if like.shape[:2] != self.x0.shape[:2] or like.ndim != 4:
+        if like.shape[:2] != self.x0.shape[:2] or like.ndim != self.x0.ndim:
             raise ValueError(f"the sampler's latent is {tuple(like.shape)}, the original is {tuple(self.x0.shape)}")
         if self.x0.device != like.device or self.x0.dtype != like.dtype:
             self.x0, self.noise = self.x0.to(like), self.noise.to(like)
@@ -122,7 +133,12 @@ class DifferentialInjector:
             partial, weight = self._partial, self._weight = partial.to(like.device), weight.to(like)
         size = tuple(like.shape[2:])
         if size == tuple(self.x0.shape[2:]):
+            if like.ndim == 5:  # masks are [N, 1, h, w]: one more axis for the frames
+                held = held.unsqueeze(2)
+                partial, weight = (None, None) if partial is None else (partial.unsqueeze(2), weight.unsqueeze(2))
             return self.x0, self.noise, held, partial, weight
+        if like.ndim != 4:
+            raise ValueError(f"the sampler's latent is {tuple(like.shape)}, the original is {tuple(self.x0.shape)}")
         return self._resized_operands(size, held, partial, weight)
 
     def _resized_operands(self, size: tuple, held: torch.Tensor, partial, weight) -> tuple:

@@ -121,7 +121,7 @@ def plan_run(p: Any, args: DiffDiffArgs, source_size: tuple[int, int] | None = N
         frame_map = to_processing_frame(image_map, p.width, p.height, p.resize_mode, box)
     else:
         frame_map = fan_map(args.fan_strengths, p.width, p.height)
-    latent_h, latent_w = p.init_latent.shape[2:]
+    latent_h, latent_w = p.init_latent.shape[-2:]  # [B, C, h, w], or [B, C, T, h, w] (Qwen-Image, Anima)
     latent_map = to_latent(frame_map, latent_h, latent_w)
     nmask = getattr(p, "nmask", None)
     if args.mode == "map" and has_mask and nmask is not None:
