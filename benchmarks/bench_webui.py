@@ -7,9 +7,14 @@
 3. With --conditioning, on an inpainting checkpoint (load one first): a gradient map with the per-step conditioning
    against the same map with the host's single conditioning (step_conditioning off): the cost of the extra VAE
    encodes, one per distinct free set (the count is read from the infotext).
+4. With --families (flow families, e.g. ``flux-dev=random-flux-dev,flux-schnell=random-flux-schnell``, the names and
+   request settings of tests/integration/test_flow_families.py): 1 and 2 for each family's checkpoint in turn, with
+   its schedule type, CFG and own VAE, plus the steps each run sampled (the host's progress state after the
+   request: every host sets ``sampling_steps`` to t_enc + 1 in sample_img2img), because a tiny test model's time
+   is mostly the VAE's and says little about skipping.
 
 Usage: DIFFDIFF_WEBUI_URL=http://127.0.0.1:7860 python benchmarks/bench_webui.py [--size 128] [--steps 16] [--repeat 3]
-       [--conditioning]
+       [--conditioning] [--families flux-dev=random-flux-dev,...]
 """
 
 from __future__ import annotations
@@ -47,11 +52,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--vae", default=None, help="VAE name (default: the transparent one, else the model's)")
     parser.add_argument("--conditioning", action="store_true", help="also time the inpainting per-step conditioning")
+    parser.add_argument("--families", default=None, help="flow families to measure, family=checkpoint,...")
     args = parser.parse_args()
     url = webui_url()
     if not url:
         raise SystemExit("set DIFFDIFF_WEBUI_URL to a running WebUI with --api")
     webui = WebUI(url)
+    if args.families:
+        return bench_families(webui, args)
     vae = args.vae or webui.vae_name() or "None"
     image = block_image(args.size, args.size)
     white = b64(Image.new("L", image.size, 255))
@@ -89,6 +97,54 @@ def main() -> int:
         print(
             f"per-step conditioning / the host's single one: {ratio:.3f} ({count} conditionings for {args.steps} steps)"
         )
+    return 0
+
+
+def sampled_steps(webui: WebUI) -> int:
+    """The steps the last request sampled: the hosts set ``state.sampling_steps`` to t_enc + 1 for img2img and keep
+    it after the job."""
+    return int(webui.get("/sdapi/v1/progress")["state"]["sampling_steps"]) - 1
+
+
+def bench_families(webui: WebUI, args: argparse.Namespace) -> int:
+    """Overhead and skipping for each flow family, side by side (interleaved) within each family."""
+    from tests.integration import test_flow_families as flow
+    from tests.integration.test_model_families import checkpoint_title, current_checkpoint, load_checkpoint
+
+    pairs = dict(p.split("=", 1) for p in args.families.split(","))
+    before = current_checkpoint(webui)
+    image = block_image(args.size, args.size)
+    white = b64(Image.new("L", image.size, 255))
+    half = np.zeros((args.size, args.size), np.uint8)
+    half[:, : args.size // 2] = 128  # largest value 128/255 ~ 0.5
+    print(f"{args.size}x{args.size}, {args.steps} steps, strength 1, {args.repeat} interleaved repeats (median s)")
+    for name, wanted in pairs.items():
+        family = flow.FAMILIES[name]
+        load_checkpoint(webui, checkpoint_title(webui, wanted))
+        run = flow.Run(name, family, webui, flow.baked_vae(webui), image)
+        base = dict(steps=args.steps, denoising_strength=1.0)
+        variants = {
+            "plain": run.request(**base),
+            "white map": run.request({"enabled": True, "map": white}, **base),
+            "map max 0.5": run.request({"enabled": True, "map": b64(Image.fromarray(half, "L"))}, **base),
+        }
+        timed(webui, variants["plain"])  # warm-up (text encoder, caches)
+        times = {v: [] for v in variants}
+        steps = {}
+        for _ in range(args.repeat):
+            for v, body in variants.items():
+                times[v].append(timed(webui, body))
+                steps[v] = sampled_steps(webui)
+        median = {v: statistics.median(t) for v, t in times.items()}
+        print(f"{name} ({family.scheduler}, CFG {family.cfg:g}):")
+        for v, t in times.items():
+            print(f"   {v:12s} {median[v]:7.3f} s   {steps[v]:3d} steps sampled   ({', '.join(f'{x:.3f}' for x in t)})")
+        print(f"   overhead, white map / plain: {median['white map'] / median['plain']:.4f} (target <= 1.01)")
+        print(
+            f"   skipping, max 0.5 / plain: {steps['map max 0.5'] / steps['plain']:.3f} of the steps, "
+            f"{median['map max 0.5'] / median['plain']:.3f} of the time"
+        )
+    load_checkpoint(webui, before)
     return 0
 
 

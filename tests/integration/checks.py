@@ -66,10 +66,18 @@ def check_only_masked_keeps_the_map_aligned(webui: WebUI, vae: dict | str, paylo
 
 
 def soft_inpaint(
-    webui: WebUI, vae: dict | str, payload: Payload, size: int, box: tuple[int, int], softness: float, **overrides
+    webui: WebUI,
+    vae: dict | str,
+    payload: Payload,
+    size: int,
+    box: tuple[int, int],
+    softness: float,
+    block: int = 8,
+    **overrides,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Soft inpaint of the square box[0]:box[1] (both axes); checks that pixels beyond the soft ring (3 sigma and
-    a latent block) come back exact and the inside changes. Returns (per-pixel change, output, infotext)."""
+    a latent block of ``block`` pixels) come back exact and the inside changes. Returns (per-pixel change, output,
+    infotext)."""
     image = block_image(size, size, seed=5)
     src = np.asarray(image).astype(np.int16)
     a, b = box
@@ -87,7 +95,7 @@ def soft_inpaint(
     )
     (out,), info = generate(webui, body)
     diff = np.abs(out - src).mean(axis=2)
-    reach = int(3 * softness) + 8
+    reach = int(3 * softness) + block
     far = np.ones((size, size), bool)
     far[a - reach : b + reach, a - reach : b + reach] = False
     assert np.array_equal(out[far], src[far]), "pixels beyond the soft ring come back exact"

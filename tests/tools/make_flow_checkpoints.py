@@ -300,25 +300,27 @@ def llm_narrow(neo: str, cls_name: str, config_dir: str, prefix: str) -> dict:
 
 
 @functools.lru_cache
-def flux_vae(shared_tools: str) -> dict:
+def flux_vae(shared_tools: str, gain: float = 1.0) -> dict:
     """The shared transparent VAE rebuilt for 16 latent channels, scale 0.3611 and shift 0.1159, no quant convs.
 
     Neo scales as s = (raw - shift) * scale (process_in) and back as raw = s / scale + shift (process_out), so the
     encoder writes raw = mean / scale + shift on channels 0-2 (shift elsewhere: s = 0) and the decoder's first conv
-    reads s = (raw - shift) * scale."""
+    reads s = (raw - shift) * scale. With ``gain`` G the sampler's latent is G times the block mean (built for the
+    scale 0.3611 / G): a random model's updates are then G times smaller against the image and no longer clip it,
+    as with tests/tools/make_transparent_vae.py --gain for SD."""
     path = os.path.join(shared_tools, "make_transparent_vae.py")
     spec = importlib.util.spec_from_file_location("shared_make_transparent_vae", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    mod.Z, mod.SCALE = 16, FLUX_SCALE
+    mod.Z, mod.SCALE = 16, FLUX_SCALE / gain
     sd = mod.build()
     z = mod.Z
     sd["encoder.conv_out.bias"][:z] += FLUX_SHIFT  # raw latent = s / scale + shift (logvar channels untouched)
     w, b = sd["decoder.conv_in.weight"], sd["decoder.conv_in.bias"]
     for c in range(3):  # +s channel 4c reads scale * raw, -s channel 4c+1 reads -scale * raw: remove the shift
-        b[4 * c] -= FLUX_SHIFT * FLUX_SCALE
-        b[4 * c + 1] += FLUX_SHIFT * FLUX_SCALE
-    assert w[4 * 0, 0, 1, 1] == FLUX_SCALE
+        b[4 * c] -= FLUX_SHIFT * mod.SCALE
+        b[4 * c + 1] += FLUX_SHIFT * mod.SCALE
+    assert w[4 * 0, 0, 1, 1] == mod.SCALE
     for k in ("quant_conv.weight", "quant_conv.bias", "post_quant_conv.weight", "post_quant_conv.bias"):
         del sd[k]
     return {"vae." + k: v for k, v in sd.items()}
@@ -541,7 +543,13 @@ def check(neo: str, family: str, path: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("families", nargs="+", choices=FAMILIES)
+    ap.add_argument("families", nargs="*", choices=FAMILIES)
+    ap.add_argument(
+        "--gain-vae",
+        metavar="FILE",
+        help="also write the 16-channel Flux-layout transparent VAE with gain 16 as a standalone VAE module "
+        "(models/VAE; for Flux, Chroma, Z-Image and Lumina 2 measurements where a random model must not clip)",
+    )
     ap.add_argument("--neo", required=True, help="Forge Neo checkout (its backend and bundled configs)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--shared-tools", default=os.path.join(REPO_ROOT, "..", "shared", "tools"))
@@ -552,6 +560,12 @@ def main() -> None:
     neo = os.path.abspath(a.neo)
     import_neo(neo)
     os.makedirs(out, exist_ok=True)
+    if a.gain_vae:
+        vae = {k[len("vae.") :]: v.contiguous() for k, v in flux_vae(shared, 16.0).items()}
+        from safetensors.torch import save_file
+
+        save_file(vae, a.gain_vae, metadata={"transparent_vae": "Flux layout, 16 channels, gain 16"})
+        print(f"wrote {a.gain_vae}: {len(vae)} tensors")
     for family in a.families:
         print(f"{family}:")
         sd = build(family, neo, shared)
