@@ -14,7 +14,17 @@ from __future__ import annotations
 import traceback
 
 import gradio as gr
-from modules import images, masking, script_callbacks, scripts, sd_models, sd_samplers, sd_samplers_common, shared
+from modules import (
+    images,
+    masking,
+    processing,
+    script_callbacks,
+    scripts,
+    sd_models,
+    sd_samplers,
+    sd_samplers_common,
+    shared,
+)
 from modules.ui_components import InputAccordion
 
 from lib_diffdiff import ChangeMapError, __version__, label_fan
@@ -259,7 +269,7 @@ def preview_host() -> WebUIPreviewHost:
     except ImportError:
         main_thread = None
     return WebUIPreviewHost(
-        shared, sd_samplers, sd_samplers_common.setup_img2img_steps, masking, sd_models, main_thread
+        shared, sd_samplers, sd_samplers_common.setup_img2img_steps, masking, sd_models, main_thread, processing
     )
 
 

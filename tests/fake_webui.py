@@ -88,6 +88,8 @@ def make_modules() -> dict[str, types.ModuleType]:
     images = types.ModuleType("modules.images")
     images.flatten = lambda image, colour: image.convert("RGB")
     images.resize_image = lambda mode, image, width, height: image.resize((width, height))
+    processing = types.ModuleType("modules.processing")
+    processing.opt_f = 8
     ui_components = types.ModuleType("modules.ui_components")
     ui_components.InputAccordion = type("InputAccordion", (Component,), {})
     for name, module in (
@@ -100,6 +102,7 @@ def make_modules() -> dict[str, types.ModuleType]:
         ("masking", masking),
         ("sd_samplers", samplers),
         ("sd_models", sd_models),
+        ("processing", processing),
     ):
         setattr(modules, name, module)
     return {
@@ -113,6 +116,7 @@ def make_modules() -> dict[str, types.ModuleType]:
         "modules.masking": masking,
         "modules.sd_samplers": samplers,
         "modules.sd_models": sd_models,
+        "modules.processing": processing,
     }
 
 

@@ -297,3 +297,29 @@ def test_the_webui_host_crops_with_the_hosts_rule():
     assert host.crop_region(mask, 4, 64, 64) is None
     mask.paste(255, (10, 5, 20, 15))
     assert host.crop_region(mask, 4, 64, 64) == ("expanded", (10, 5, 20, 15), 64, 64, 40, 30)
+
+
+def test_the_preview_maps_onto_the_loaded_models_latent_grid():
+    """Forge Neo sizes a Flux.2 Klein latent at 1/16 of the image (``processing.opt_f = 16``): the preview's
+    held/free masks are on that grid, as the run's are, and the host's factor is read once the model is loaded."""
+    from lib_diffdiff.webui.foresee import WebUIPreviewHost
+
+    processing = SimpleNamespace(opt_f=8)
+    shared = SimpleNamespace(sd_model=SimpleNamespace(cond_stage_model=None))  # not loaded yet
+
+    def reload():  # loading a Flux.2 model sets the factor, as Neo's load_model does
+        shared.sd_model = SimpleNamespace(is_sdxl=False)
+        processing.opt_f = 16
+
+    host = WebUIPreviewHost(
+        shared, None, setup_img2img_steps, None, SimpleNamespace(forge_model_reload=reload), None, processing
+    )
+    assert host.latent_factor == 16
+    fake = Host(euler)
+    fake.latent_factor = host.latent_factor
+    body = request({"map": data_url(gradient())}, denoising_strength=1.0)
+    klein = foresee(body, fake)
+    assert (klein["width"], klein["height"]) == (4, 4)
+    plain = foresee(body, Host(euler))
+    assert (plain["width"], plain["height"]) == (8, 8)
+    assert WebUIPreviewHost(None, None, setup_img2img_steps, None).latent_factor == 8  # no processing module: 8

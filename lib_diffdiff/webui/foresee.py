@@ -29,6 +29,7 @@ from .adapter import plan_run, sampler_levels, soft_inpaint_padding
 from .script_args import parse_named
 
 LATENT_FACTOR = 8
+"""Pixels per latent pixel of most models; a host reports its own (Forge Neo's Flux.2 Klein: 16)."""
 MAX_SIDE = 4096
 
 
@@ -44,11 +45,17 @@ class PreviewHost(Protocol):
 
     def crop_region(self, mask: Image.Image, padding: int, width: int, height: int) -> tuple | None: ...
 
+    @property
+    def latent_factor(self) -> int:
+        """Pixels per latent pixel of the loaded model."""
+        ...
+
 
 class WebUIPreviewHost:
     """The :class:`PreviewHost` of the A1111-family WebUIs, made from their modules (duck-typed, so it is tested
     with fakes): ``shared`` (the loaded model), ``sd_samplers`` (create_sampler), ``setup_img2img_steps``,
-    ``masking`` (get_crop_region_v2, expand_crop_region), and optionally ``sd_models`` and ``main_thread``."""
+    ``masking`` (get_crop_region_v2, expand_crop_region), and optionally ``sd_models``, ``main_thread`` and
+    ``processing`` (whose ``opt_f`` is the loaded model's pixels per latent pixel)."""
 
     def __init__(
         self,
@@ -58,8 +65,10 @@ class WebUIPreviewHost:
         masking: Any,
         sd_models: Any = None,
         main_thread: Any = None,
+        processing: Any = None,
     ):
         self.shared = shared
+        self.processing = processing
         self.sd_samplers = sd_samplers
         self._setup_img2img_steps = setup_img2img_steps
         self.masking = masking
@@ -81,6 +90,15 @@ class WebUIPreviewHost:
 
     def create_sampler(self, name: str) -> Any:
         return self.sd_samplers.create_sampler(name, self.sd_model)
+
+    @property
+    def latent_factor(self) -> int:
+        """``processing.opt_f``, which every host sizes img2img latents by (Forge Neo sets it to 16 when it loads a
+        Flux.2 model, 8 otherwise), read once the model is loaded."""
+        if self.processing is None:
+            return LATENT_FACTOR
+        _ = self.sd_model  # Forge and Neo load lazily, and set opt_f when they do
+        return int(getattr(self.processing, "opt_f", LATENT_FACTOR))
 
     def setup_img2img_steps(self, p: Any, steps: Any) -> tuple[int, int]:
         return self._setup_img2img_steps(p, steps)
@@ -169,7 +187,8 @@ def host_latent_mask(processed: np.ndarray, req: PreviewRequest, box: tuple | No
 
 def stand_in_processing(req: PreviewRequest, mode: str, softness: float, host: PreviewHost) -> SimpleNamespace:
     """The attributes of a processing object after ``p.init`` that :func:`plan_run` reads."""
-    latent_hw = (req.height // LATENT_FACTOR, req.width // LATENT_FACTOR)
+    factor = getattr(host, "latent_factor", LATENT_FACTOR)
+    latent_hw = (req.height // factor, req.width // factor)
     p = SimpleNamespace(
         init_images=[Image.new("L", (req.init_width, req.init_height))],
         width=req.width,

@@ -10,7 +10,6 @@ VAE inside, made by tests/tools/make_flow_checkpoints.py). Families left out are
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from functools import partial
@@ -49,9 +48,10 @@ class FlowFamily:
     guidance: bool = False
     """Flux's distilled guidance (the "Distilled CFG Scale" field) reaches the model."""
     latent_block: int = 8
-    flux_vae: bool = True
-    """Its VAE has the Flux VAE's layout (16 channels, scale 0.3611, shift 0.1159): the gain-16 transparent VAE of
-    that layout can replace the one inside the test file."""
+    gain_vae: str | None = "gain16-flux"
+    """Part of the name of the gain-16 transparent VAE of its VAE's layout, which replaces the one inside the test
+    file for the continuous-strength measurement (the Flux VAE's layout: 16 channels, scale 0.3611, shift 0.1159;
+    None: there is none, the file's own serves)."""
 
 
 USUAL = ("Euler", "Euler a", "DPM++ 2M", "DPM++ 2M SDE", "Heun", "LCM")
@@ -61,7 +61,7 @@ FAMILIES = {
     "chroma": FlowFamily(USUAL, cfg=4.0),
     "z-image": FlowFamily(USUAL),
     "lumina2": FlowFamily((*USUAL, "Res Multistep"), cfg=4.0),
-    "flux2-klein-4b": FlowFamily(USUAL, scheduler="Flux2", latent_block=16, flux_vae=False),
+    "flux2-klein-4b": FlowFamily(USUAL, scheduler="Flux2", latent_block=16, gain_vae="gain16-klein"),
 }
 """Each family with the settings its users run (Neo's presets, ``modules_forge/presets.py``): distilled models at
 CFG 1, Chroma and Lumina 2 with real CFG; Klein on its own "Flux2" schedule type (a 16-pixel latent grid)."""
@@ -214,16 +214,17 @@ def test_fan_and_batch(run):
 
 
 def gain_vae(run: Run) -> dict:
-    """The gain-16 transparent VAE of the family's layout (tests/tools/make_flow_checkpoints.py --gain-vae FILE into
-    models/VAE, "gain16-flux" in its name or named by DIFFDIFF_TEST_FLOW_GAIN_VAE): with the unit-gain VAE a random
-    model clips more than half of the pixels at a small strength, and the change stops growing with the value."""
-    if not run.family.flux_vae:
+    """The gain-16 transparent VAE of the family's layout, in models/VAE with the family's ``gain_vae`` in its name
+    (tests/tools/make_flow_checkpoints.py --gain-vae FILE for the Flux layout, make_klein_checkpoint.py --gain-vae
+    FILE for Klein's): with the unit-gain VAE a random model clips more than half of the pixels at a small
+    strength, and the change stops growing with the value."""
+    part = run.family.gain_vae
+    if part is None:
         return run.vae  # no gain VAE of this layout: the file's own
-    wanted = os.environ.get("DIFFDIFF_TEST_FLOW_GAIN_VAE")
     for name in [v["model_name"] for v in run.webui.get("/sdapi/v1/sd-modules")]:
-        if (wanted and name == wanted) or (not wanted and "gain16-flux" in name):
+        if part in name:
             return run.webui.vae_settings(name)
-    pytest.skip("no gain-16 Flux-layout VAE: make one with tests/tools/make_flow_checkpoints.py --gain-vae FILE")
+    pytest.skip(f"no gain-16 VAE named *{part}* for {run.name}: see tests/tools/README.md")
 
 
 @pytest.mark.parametrize("steps", [4, 8])

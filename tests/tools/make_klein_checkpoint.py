@@ -186,14 +186,16 @@ def qwen3_4b_narrow(neo: str, seed: int) -> dict:
     return out
 
 
-def klein_vae(shared_tools: str) -> dict:
+def klein_vae(shared_tools: str, gain: float = 1.0) -> dict:
     """The shared transparent VAE with 32 latent channels and scale 1 (``process_in/out`` are the identity), the
-    identity quant convs ``AutoencoderKLFlux2`` builds (config ``use_quant_conv``), and a batch-norm that is 1:1."""
+    identity quant convs ``AutoencoderKLFlux2`` builds (config ``use_quant_conv``), and a batch-norm that is 1:1.
+    With ``gain`` G (scale 1 / G) the sampler's latent is G times the block mean: a random model's updates are G
+    times smaller against the image and stop clipping it (as make_transparent_vae.py --gain for SD)."""
     path = os.path.join(shared_tools, "make_transparent_vae.py")
     spec = importlib.util.spec_from_file_location("shared_make_transparent_vae", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    mod.Z, mod.SCALE = 32, 1.0
+    mod.Z, mod.SCALE = 32, 1.0 / gain
     sd = mod.build()
     channels = 4 * mod.Z  # 2x2 patchify
     sd["bn.running_mean"] = torch.zeros(channels)
@@ -374,8 +376,18 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--shared-tools", default=os.path.join(REPO_ROOT, "..", "shared", "tools"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--gain-vae",
+        metavar="FILE",
+        help="only write the Klein-layout transparent VAE with gain 16 as a standalone VAE module (models/VAE)",
+    )
     a = ap.parse_args()
     neo, out, shared = (os.path.abspath(p) for p in (a.neo, a.out, a.shared_tools))
+    if a.gain_vae:
+        vae = {k[len("vae.") :]: v for k, v in klein_vae(shared, 16.0).items()}
+        write_safetensors(a.gain_vae, vae, {"transparent_vae": "Flux.2 layout, 32 channels, gain 16"})
+        print(f"wrote {a.gain_vae}: {len(vae)} tensors")
+        return
     import_neo(neo)
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, FILE_NAME)
