@@ -62,9 +62,12 @@ FAMILIES = {
     "z-image": FlowFamily(USUAL),
     "lumina2": FlowFamily((*USUAL, "Res Multistep"), cfg=4.0),
     "flux2-klein-4b": FlowFamily(USUAL, scheduler="Flux2", latent_block=16, gain_vae="gain16-klein"),
+    "qwen-image": FlowFamily(USUAL, gain_vae="gain16-wan"),
+    "anima": FlowFamily((*USUAL, "ER SDE"), cfg=4.0, gain_vae="gain16-wan"),
 }
 """Each family with the settings its users run (Neo's presets, ``modules_forge/presets.py``): distilled models at
-CFG 1, Chroma and Lumina 2 with real CFG; Klein on its own "Flux2" schedule type (a 16-pixel latent grid)."""
+CFG 1, Chroma, Lumina 2 and Anima with real CFG; Klein on its own "Flux2" schedule type (a 16-pixel latent grid);
+Qwen-Image and Anima on 5-D latents of the Wan VAE."""
 
 
 @dataclass

@@ -324,7 +324,7 @@ def shared_constants(shared_tools: str) -> tuple[float, float, float]:
     return float(mod.K), float(mod.B), float(mod.C)
 
 
-def transparent_wan_vae(neo: str, repo: str, shared_tools: str) -> dict[str, torch.Tensor]:
+def transparent_wan_vae(neo: str, repo: str, shared_tools: str, gain: float = 1.0) -> dict[str, torch.Tensor]:
     """The Wan 2.1 VAE (every tensor of Neo's ``WanVAE`` for the repo's vae/config.json) set by hand, for T = 1.
 
     For one frame without a feature cache every CausalConv3d uses only its last temporal tap (``autopad=
@@ -340,7 +340,8 @@ def transparent_wan_vae(neo: str, repo: str, shared_tools: str) -> dict[str, tor
     Neo's Wan21 ``process_in`` ((z - mean) / std) gives the block mean and exact zeros; decoder conv1 reads
     s = (z - mean_c) / std_c back; the decoder head adds the 0.25-level offset. Every other tensor, time_conv
     included, is zero (norm gammas in the zeroed branches one). Latents outside [-1, 1] decode monotonically to
-    values the WebUI clamps; each latent pixel only touches its own 8x8 block."""
+    values the WebUI clamps; each latent pixel only touches its own 8x8 block. With ``gain`` G the scaled latent is
+    G times the block mean: a random model's updates are G times smaller against the image and stop clipping it."""
     from backend.nn.wan_vae import CausalConv3d, Resample, ResidualBlock, WanVAE
     from huggingface_guess.latent import Wan21
 
@@ -384,11 +385,11 @@ def transparent_wan_vae(neo: str, repo: str, shared_tools: str) -> dict[str, tor
 
     spread(sd["encoder.conv1.weight"], sd["encoder.conv1.bias"], torch.ones(3), torch.zeros(3))
     head_norm(sd["encoder.head.0.gamma"])
-    halves(sd["encoder.head.2.weight"], std[:3])
+    halves(sd["encoder.head.2.weight"], std[:3] * gain)
     sd["encoder.head.2.bias"][:z] = mean  # raw = mean_c + std_c * m (channels 0-2), mean_c elsewhere
     sd["conv1.weight"][:, :, 0, 0, 0] = torch.eye(2 * z)
     sd["conv2.weight"][:, :, 0, 0, 0] = torch.eye(z)
-    spread(sd["decoder.conv1.weight"], sd["decoder.conv1.bias"], 1.0 / std[:3], -mean[:3] / std[:3])
+    spread(sd["decoder.conv1.weight"], sd["decoder.conv1.bias"], 1.0 / (std[:3] * gain), -mean[:3] / (std[:3] * gain))
     head_norm(sd["decoder.head.0.gamma"])
     halves(sd["decoder.head.2.weight"], torch.ones(3))
     sd["decoder.head.2.bias"][:] = 2.0 * OFFSET_LEVELS / 255.0
@@ -568,15 +569,26 @@ def summary(parts: dict[str, Part]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("families", nargs="+", choices=FAMILIES)
+    ap.add_argument("families", nargs="*", choices=FAMILIES)
     ap.add_argument("--neo", required=True, help="Forge Neo checkout (its backend and bundled configs)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--shared-tools", required=True, help="folder of make_transparent_vae.py (K, B, C reused)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--gain-vae",
+        metavar="FILE",
+        help="also write the transparent Wan VAE with gain 16 as a standalone VAE module (models/VAE)",
+    )
     a = ap.parse_args()
     out, shared, neo = os.path.abspath(a.out), os.path.abspath(a.shared_tools), os.path.abspath(a.neo)
     import_neo(neo)
     os.makedirs(out, exist_ok=True)
+    if a.gain_vae:
+        from safetensors.torch import save_file
+
+        vae = transparent_wan_vae(neo, QWEN_REPO, shared, 16.0)
+        save_file(vae, a.gain_vae, metadata={"transparent_vae": "Wan 2.1 layout, gain 16"})
+        print(f"wrote {a.gain_vae}: {len(vae)} tensors")
     for family in a.families:
         parts, dit_dtype = build(family, neo, shared, a.seed)
         counts = summary(parts)
