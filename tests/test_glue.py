@@ -579,3 +579,19 @@ def test_the_map_acts_inside_the_inpaint_mask_whatever_the_hosts_mask_layout(lay
     plan = plan_run(p, args)
     assert plan.latent_map.shape == (4, 8)
     assert np.array_equal(plan.latent_map, inside[0].double().numpy())
+
+
+def test_a_model_whose_img2img_ignores_the_init_image_is_refused_with_a_message():
+    """Forge Neo's Wan starts img2img from an empty latent (one value per channel, [1, 16, T, h, w]) and passes the
+    image only as a condition: nothing of the picture would be kept. A plain-coloured picture, whose latent is just
+    as flat, still runs."""
+    detailed = Image.fromarray(np.kron(np.eye(4, 8, dtype=np.uint8) * 200, np.ones((8, 8), np.uint8))).convert("RGB")
+    flat_latent = torch.full((1, 16, 1, 4, 8), 0.3)
+    p, args = adapter_p(FakeKDiffusionSampler(), gradient_map())
+    p.init_images, p.init_latent = [detailed], flat_latent
+    with pytest.raises(ChangeMapError, match="does not start from the init image"):
+        plan_run(p, args)
+    p.init_images = [Image.new("RGB", (64, 32), (90, 90, 90))]
+    assert plan_run(p, args).latent_map.shape == (4, 8)
+    p.init_images, p.init_latent = [detailed], torch.randn(1, 16, 1, 4, 8)
+    assert plan_run(p, args).latent_map.shape == (4, 8)

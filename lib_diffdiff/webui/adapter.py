@@ -94,11 +94,31 @@ def is_flow_model(sd_model: Any) -> bool:
     return callable(getattr(sd_model, "add_noise_to_latent", None))
 
 
+def ignores_init_image(p: Any) -> bool:
+    """Whether the host's img2img starts from a latent that holds none of the init image: one value per channel
+    while the image has detail. Forge Neo's Wan encodes an empty latent and passes the image only as a
+    condition; a change map would then hold pixels on a blank, not on the picture."""
+    latent = getattr(p, "init_latent", None)
+    images = getattr(p, "init_images", None)
+    if not isinstance(latent, torch.Tensor) or latent.shape[-1] * latent.shape[-2] < 2 or not images:
+        return False
+    flat = latent.detach()[:1].reshape(*latent.shape[:2], -1)[0].float()
+    if bool((flat.amax(dim=-1) > flat.amin(dim=-1)).any()):
+        return False
+    thumb = np.asarray(images[0].convert("RGB").resize((32, 32)), dtype=np.int16)
+    return bool(thumb.max() > thumb.min())
+
+
 def plan_run(p: Any, args: DiffDiffArgs, source_size: tuple[int, int] | None = None) -> RunPlan:
     """The map on every frame; raises :class:`ChangeMapError` for anything that cannot run. ``source_size``: the
     image the map is fitted to, when not the current init image (a script fed an output back, see companions)."""
     if not getattr(p, "init_images", None):
         raise ChangeMapError("Differential Diffusion needs an init image (img2img)")
+    if ignores_init_image(p):
+        raise ChangeMapError(
+            "this model's img2img does not start from the init image (its starting latent holds none of it: "
+            "Forge Neo's Wan passes the image only as a condition), so a change map has nothing to keep"
+        )
     width, height = source_size or p.init_images[0].size
     box = crop_box(p)
     has_mask = getattr(p, "image_mask", None) is not None
