@@ -58,6 +58,7 @@ USUAL = ("Euler", "Euler a", "DPM++ 2M", "DPM++ 2M SDE", "Heun", "LCM")
 FAMILIES = {
     "flux-dev": FlowFamily(USUAL, guidance=True),
     "flux-schnell": FlowFamily(USUAL),
+    "flux-kontext": FlowFamily(USUAL, guidance=True),
     "chroma": FlowFamily(USUAL, cfg=4.0),
     "z-image": FlowFamily(USUAL),
     "lumina2": FlowFamily((*USUAL, "Res Multistep"), cfg=4.0),
@@ -67,7 +68,8 @@ FAMILIES = {
 }
 """Each family with the settings its users run (Neo's presets, ``modules_forge/presets.py``): distilled models at
 CFG 1, Chroma, Lumina 2 and Anima with real CFG; Klein on its own "Flux2" schedule type (a 16-pixel latent grid);
-Qwen-Image and Anima on 5-D latents of the Wan VAE."""
+Qwen-Image and Anima on 5-D latents of the Wan VAE. Flux Kontext is Flux dev read from a path with "kontext" in it
+(Neo's rule): the init image then also goes to the model as a reference latent, as it always does for Klein."""
 
 
 @dataclass
@@ -284,3 +286,26 @@ def test_the_preview_keeps_exactly_the_pixels_a_run_keeps(run):
     assert never.any() and not never.all()
     np.testing.assert_array_equal(exact[never], True)  # every pixel the preview keeps is kept, byte for byte
     assert not exact[free == 0].any(), "pixels free from the first call are generated"
+
+
+def test_the_init_image_reaches_kontext_as_a_reference_and_held_pixels_stay_exact(run):
+    """Flux Kontext (Flux dev's weights under a "kontext" path) gets the init image as a reference latent besides
+    the start latent: the map still holds its black half exactly, and the free half differs from the same run on
+    plain Flux dev, which has no reference."""
+    if run.name != "flux-kontext":
+        pytest.skip("only Flux Kontext reads a reference from this file's path")
+    dev = configured().get("flux-dev")
+    if dev is None:
+        pytest.skip(f"{CHECKPOINTS_VARIABLE} names no flux-dev checkpoint to compare with")
+    args = {"enabled": True, "map": grey(checks.half_map(W, H)), "preserve": False}
+    body = run.request(args, denoising_strength=1.0)
+    kontext = current_checkpoint(run.webui)
+    (with_reference,), _ = generate(run.webui, body)
+    load_checkpoint(run.webui, checkpoint_title(run.webui, dev))
+    try:
+        (without,), _ = generate(run.webui, body)
+    finally:
+        load_checkpoint(run.webui, kontext)
+    for out in (with_reference, without):
+        assert np.array_equal(out[:, : W // 2], run.source[:, : W // 2])
+    assert not np.array_equal(with_reference[:, W // 2 :], without[:, W // 2 :]), "the reference reached the model"
