@@ -23,6 +23,7 @@ from lib_diffdiff.tools.smoothness import column_change, column_values, spearman
 from . import checks
 from .checks import generate, grey, infotext
 from .test_model_families import CHECKPOINTS_VARIABLE, checkpoint_title, configured, current_checkpoint, load_checkpoint
+from .test_preview_api import PREVIEW, free_calls, grey_url, preview_body
 from .webui import URL_VARIABLE, WebUI, block_image, decode, webui_url
 from .webui import payload as base_payload
 
@@ -259,26 +260,13 @@ def test_continuous_strength_at_few_steps(run, steps):
 
 def test_the_preview_keeps_exactly_the_pixels_a_run_keeps(run):
     """The preview reads the loaded model's own (shifted) schedule: never-freed pixels are the run's exact pixels."""
-    import base64
-
     block = run.family.latent_block
     levels = np.round(np.linspace(0, 252, W // block)).astype(np.uint8)
     m = np.repeat(np.tile(levels, (H, 1)), block, axis=1)
-    body = {
-        "settings": {"map": "data:image/png;base64," + checks.grey(m)},
-        "init_width": W,
-        "init_height": H,
-        "width": W,
-        "height": H,
-        "steps": 8,
-        "denoising_strength": 1.0,
-        "sampler_name": "Euler",
-        "scheduler": run.family.scheduler,
-    }
-    status, out = run.webui.request("POST", "/diffdiff/v1/preview", body)
+    body = preview_body({"map": grey_url(m)}, scheduler=run.family.scheduler)
+    status, out = run.webui.request("POST", PREVIEW, body)
     assert status == 200, out
-    raw = np.frombuffer(base64.b64decode(out["free_call"]), dtype="<u2")
-    free = raw.reshape(out["maps"], out["height"], out["width"])[0]
+    free = free_calls(out)
     never = free == out["calls"]
     args = {"enabled": True, "map": grey(m), "preserve": False}
     (result,), _ = generate(run.webui, run.request(args, steps=8, denoising_strength=1.0))
