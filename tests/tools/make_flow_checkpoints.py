@@ -300,30 +300,36 @@ def llm_narrow(neo: str, cls_name: str, config_dir: str, prefix: str) -> dict:
 
 
 @functools.lru_cache
-def flux_vae(shared_tools: str, gain: float = 1.0) -> dict:
-    """The shared transparent VAE rebuilt for 16 latent channels, scale 0.3611 and shift 0.1159, no quant convs.
+def shifted_vae(shared_tools: str, scale: float, shift: float, gain: float = 1.0) -> dict:
+    """The shared transparent VAE rebuilt for 16 latent channels with a latent scale and shift, no quant convs (the
+    VAE of Flux, SD3 and their kin), in ldm names without a prefix.
 
-    Neo scales as s = (raw - shift) * scale (process_in) and back as raw = s / scale + shift (process_out), so the
-    encoder writes raw = mean / scale + shift on channels 0-2 (shift elsewhere: s = 0) and the decoder's first conv
-    reads s = (raw - shift) * scale. With ``gain`` G the sampler's latent is G times the block mean (built for the
-    scale 0.3611 / G): a random model's updates are then G times smaller against the image and no longer clip it,
-    as with tests/tools/make_transparent_vae.py --gain for SD."""
+    The hosts scale as s = (raw - shift) * scale (process_in) and back as raw = s / scale + shift (process_out), so
+    the encoder writes raw = mean / scale + shift on channels 0-2 (shift elsewhere: s = 0) and the decoder's first
+    conv reads s = (raw - shift) * scale. With ``gain`` G the sampler's latent is G times the block mean (built for
+    the scale / G): a random model's updates are then G times smaller against the image and no longer clip it, as
+    with tests/tools/make_transparent_vae.py --gain for SD."""
     path = os.path.join(shared_tools, "make_transparent_vae.py")
     spec = importlib.util.spec_from_file_location("shared_make_transparent_vae", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    mod.Z, mod.SCALE = 16, FLUX_SCALE / gain
+    mod.Z, mod.SCALE = 16, scale / gain
     sd = mod.build()
     z = mod.Z
-    sd["encoder.conv_out.bias"][:z] += FLUX_SHIFT  # raw latent = s / scale + shift (logvar channels untouched)
+    sd["encoder.conv_out.bias"][:z] += shift  # raw latent = s / scale + shift (logvar channels untouched)
     w, b = sd["decoder.conv_in.weight"], sd["decoder.conv_in.bias"]
     for c in range(3):  # +s channel 4c reads scale * raw, -s channel 4c+1 reads -scale * raw: remove the shift
-        b[4 * c] -= FLUX_SHIFT * mod.SCALE
-        b[4 * c + 1] += FLUX_SHIFT * mod.SCALE
+        b[4 * c] -= shift * mod.SCALE
+        b[4 * c + 1] += shift * mod.SCALE
     assert w[4 * 0, 0, 1, 1] == mod.SCALE
     for k in ("quant_conv.weight", "quant_conv.bias", "post_quant_conv.weight", "post_quant_conv.bias"):
         del sd[k]
-    return {"vae." + k: v for k, v in sd.items()}
+    return sd
+
+
+def flux_vae(shared_tools: str, gain: float = 1.0) -> dict:
+    """The transparent VAE of the Flux layout (scale 0.3611, shift 0.1159) under Neo's single-file prefix."""
+    return {"vae." + k: v for k, v in shifted_vae(shared_tools, FLUX_SCALE, FLUX_SHIFT, gain).items()}
 
 
 def build(family: str, neo: str, shared_tools: str) -> dict:
@@ -348,27 +354,32 @@ def build(family: str, neo: str, shared_tools: str) -> dict:
     return sd
 
 
-def write_safetensors(path: str, sd: dict, seed: int, metadata: dict) -> None:
-    """Write fp32 safetensors tensor by tensor: each Rand drawn in chunks from a generator seeded by the seed and its
-    name (the same file whatever the order of the families), so no model sits in memory."""
+def write_safetensors(path: str, sd: dict, seed: int, metadata: dict, half: tuple[str, ...] = ()) -> None:
+    """Write safetensors tensor by tensor: each Rand drawn in chunks from a generator seeded by the seed and its
+    name (the same file whatever the order of the families), so no model sits in memory. fp32, except the tensors
+    whose names start with one of ``half``, stored in fp16 (the hosts cast on load)."""
     names, header, offset = sorted(sd), {"__metadata__": metadata}, 0
+    dtypes = {n: torch.float16 if n.startswith(half) else torch.float32 for n in names} if half else None
     for name in names:
-        size = 4 * math.prod(sd[name].shape)
-        header[name] = {"dtype": "F32", "shape": list(sd[name].shape), "data_offsets": [offset, offset + size]}
+        dtype = dtypes[name] if dtypes else torch.float32
+        size = dtype.itemsize * math.prod(sd[name].shape)
+        label = "F16" if dtype == torch.float16 else "F32"
+        header[name] = {"dtype": label, "shape": list(sd[name].shape), "data_offsets": [offset, offset + size]}
         offset += size
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)  # tensors 8-byte aligned
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(blob)) + blob)
         for name in names:
-            value = sd[name]
+            value, dtype = sd[name], dtypes[name] if dtypes else torch.float32
             if isinstance(value, torch.Tensor):
-                f.write(value.detach().float().contiguous().numpy().data)
+                f.write(value.detach().to(dtype).contiguous().numpy().data)
                 continue
             gen = torch.Generator().manual_seed((seed << 32) + zlib.crc32(name.encode()))
             numel = math.prod(value.shape)
             for start in range(0, numel, CHUNK):
-                f.write((value.mean + value.std * torch.randn(min(CHUNK, numel - start), generator=gen)).numpy().data)
+                chunk = value.mean + value.std * torch.randn(min(CHUNK, numel - start), generator=gen)
+                f.write(chunk.to(dtype).numpy().data)
 
 
 def read_safetensors(path: str, keys: dict | None = None) -> dict:
