@@ -66,11 +66,13 @@ FAMILIES = {
     "flux2-klein-4b": FlowFamily(USUAL, scheduler="Flux2", latent_block=16, gain_vae="gain16-klein"),
     "qwen-image": FlowFamily(USUAL, gain_vae="gain16-wan"),
     "anima": FlowFamily((*USUAL, "ER SDE"), cfg=4.0, gain_vae="gain16-wan"),
+    "sd3": FlowFamily(USUAL, cfg=4.0, gain_vae="gain16-sd3"),
 }
 """Each family with the settings its users run (Neo's presets, ``modules_forge/presets.py``): distilled models at
-CFG 1, Chroma, Lumina 2 and Anima with real CFG; Klein on its own "Flux2" schedule type (a 16-pixel latent grid);
-Qwen-Image and Anima on 5-D latents of the Wan VAE. Flux Kontext is Flux dev read from a path with "kontext" in it
-(Neo's rule): the init image then also goes to the model as a reference latent, as it always does for Klein."""
+CFG 1, Chroma, Lumina 2, Anima and SD3 (on A1111 1.10) with real CFG; Klein on its own "Flux2" schedule type (a
+16-pixel latent grid); Qwen-Image and Anima on 5-D latents of the Wan VAE. Flux Kontext is Flux dev read from a path
+with "kontext" in it (Neo's rule): the init image then also goes to the model as a reference latent, as it always
+does for Klein."""
 
 
 @dataclass
@@ -227,9 +229,9 @@ def gain_vae(run: Run) -> dict:
     part = run.family.gain_vae
     if part is None:
         return run.vae  # no gain VAE of this layout: the file's own
-    for name in [v["model_name"] for v in run.webui.get("/sdapi/v1/sd-modules")]:
-        if part in name:
-            return run.webui.vae_settings(name)
+    name = run.webui.find_vae("DIFFDIFF_TEST_FLOW_GAIN_VAE", part)
+    if name is not None:
+        return run.webui.vae_settings(name)
     pytest.skip(f"no gain-16 VAE named *{part}* for {run.name}: see tests/tools/README.md")
 
 
