@@ -595,3 +595,16 @@ def test_a_model_whose_img2img_ignores_the_init_image_is_refused_with_a_message(
     assert plan_run(p, args).latent_map.shape == (4, 8)
     p.init_images, p.init_latent = [detailed], torch.randn(1, 16, 1, 4, 8)
     assert plan_run(p, args).latent_map.shape == (4, 8)
+
+
+@pytest.mark.parametrize("batch", [2, 3, 5])
+def test_the_init_image_check_reads_a_batch_of_any_size(batch):
+    """The check reads the batch's first latent: A1111 encodes one init latent per image of the batch, and a batch
+    of 3 over a 4x8 latent once failed there (a reshape to the batch's shape), failing every such generation."""
+    p, args = adapter_p(FakeKDiffusionSampler(), gradient_map())
+    p.init_latent = torch.randn(batch, 4, 4, 8)
+    assert plan_run(p, args).latent_map.shape == (4, 8)
+    p.init_images = [Image.fromarray(np.kron(np.eye(4, 8, dtype=np.uint8) * 200, np.ones((8, 8), np.uint8)))]
+    p.init_latent = torch.full((batch, 16, 1, 4, 8), 0.3)
+    with pytest.raises(ChangeMapError, match="does not start from the init image"):
+        plan_run(p, args)

@@ -102,7 +102,8 @@ def ignores_init_image(p: Any) -> bool:
     images = getattr(p, "init_images", None)
     if not isinstance(latent, torch.Tensor) or latent.shape[-1] * latent.shape[-2] < 2 or not images:
         return False
-    flat = latent.detach()[:1].reshape(*latent.shape[:2], -1)[0].float()
+    first = latent.detach()[0]  # one image of the batch: [C, h, w] or [C, T, h, w]
+    flat = first.reshape(first.shape[0], -1).float()
     if bool((flat.amax(dim=-1) > flat.amin(dim=-1)).any()):
         return False
     thumb = np.asarray(images[0].convert("RGB").resize((32, 32)), dtype=np.int16)

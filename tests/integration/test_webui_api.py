@@ -157,13 +157,13 @@ def test_batch_size_and_count_each_image_keeps_its_pixels(webui, vae, image, sou
         image,
         vae,
         {"enabled": True, "map": grey(half_map()), "preserve": False},
-        batch_size=2,
+        batch_size=3,  # 3: a batch size that divides no latent's area (a reshape by the batch failed on it once)
         n_iter=2,
         denoising_strength=1.0,
     )
     images, _ = generate(webui, body)
-    images = images[-4:]  # a grid may come first
-    assert len(images) == 4
+    images = images[-6:]  # a grid may come first
+    assert len(images) == 6
     for out in images:
         assert np.array_equal(out[:, : W // 2], source[:, : W // 2])
     right = [out[:, W // 2 :] for out in images]
