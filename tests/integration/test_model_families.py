@@ -90,6 +90,9 @@ def load_checkpoint(webui: WebUI, title: str) -> None:
     webui.request("POST", "/sdapi/v1/unload-checkpoint")
     status, body = webui.request("POST", "/sdapi/v1/options", {"sd_model_checkpoint": title}, timeout=1800)
     assert status == 200, body
+    # A1111 answers 200 when the load fails, and goes back to the previous checkpoint: the tests would run on it
+    loaded = current_checkpoint(webui)
+    assert loaded == title, f"the host did not load {title} (it has {loaded}): see its console"
 
 
 def family_vae(webui: WebUI, xl: bool) -> dict:
