@@ -120,15 +120,18 @@ def run(request):
     vae_before = None if webui.is_forge() else webui.get("/sdapi/v1/options").get("sd_vae")
     if vae_before is not None:
         webui.request("POST", "/sdapi/v1/options", {"sd_vae": "None"})
-    load_checkpoint(webui, checkpoint_title(webui, wanted))
-    r = Run(name, FAMILIES[name], webui, baked_vae(webui), block_image(W, H, seed=11))
-    status, out = webui.request("POST", "/sdapi/v1/img2img", r.request(steps=2))
-    if status >= 500:  # plain img2img, no extension: the host itself cannot run this family
+    try:  # a failed setup puts the host back too, or every later test file would run on this model
+        load_checkpoint(webui, checkpoint_title(webui, wanted))
+        r = Run(name, FAMILIES[name], webui, baked_vae(webui), block_image(W, H, seed=11))
+        status, out = webui.request("POST", "/sdapi/v1/img2img", r.request(steps=2))
+        if status >= 500:  # plain img2img, no extension: the host itself cannot run this family
+            pytest.skip(f"the host cannot run {name} without the extension either: {out}")
+        assert status == 200, out
+        (out,) = [decode(i) for i in out["images"]]
+        assert np.abs(out - r.source).mean() > 1.0, "plain img2img changed nothing: the run would prove nothing"
+    except BaseException:
         restore(webui, before, vae_before)
-        pytest.skip(f"the host cannot run {name} without the extension either: {out}")
-    assert status == 200, out
-    (out,) = [decode(i) for i in out["images"]]
-    assert np.abs(out - r.source).mean() > 1.0, "plain img2img changed nothing: the run would prove nothing"
+        raise
     yield r
     restore(webui, before, vae_before)
 
