@@ -207,11 +207,14 @@ def transparent_vae():
     if vae is None:
         pytest.fail("the Generate test needs the transparent VAE in the host (see the README)")
     key, value = next(iter(webui.vae_settings(vae).items()))
-    before = webui.get("/sdapi/v1/options").get(key)
-    status, body = webui.request("POST", "/sdapi/v1/options", {key: value, "img2img_color_correction": False})
+    # live previews off: on a fresh Neo host the gallery shows the small preview images of the run while it samples
+    wanted = {key: value, "img2img_color_correction": False, "live_previews_enable": False}
+    options = webui.get("/sdapi/v1/options")
+    before = {k: options[k] for k in wanted if k in options}
+    status, body = webui.request("POST", "/sdapi/v1/options", wanted)
     assert status == 200, body
     yield
-    webui.request("POST", "/sdapi/v1/options", {key: before})
+    webui.request("POST", "/sdapi/v1/options", before)
 
 
 def fetch_picture(page: Page, src: str) -> np.ndarray:
@@ -240,9 +243,11 @@ def test_generate_button_changes_the_painted_region_and_keeps_the_rest_exact(pag
     src = wait_for(
         lambda: page.js(
             "var imgs = Array.from(document.querySelectorAll('#img2img_gallery img'));"
-            "var fresh = imgs.filter(i => i.naturalWidth > 0 && arguments[0].indexOf(i.src) < 0);"
+            "var fresh = imgs.filter(i => i.naturalWidth == arguments[1] && i.naturalHeight == arguments[1]"
+            " && arguments[0].indexOf(i.src) < 0);"
             "return fresh.length ? fresh[0].src : null",
             old,
+            SIZE,
         ),
         timeout=900,
         interval=2,
