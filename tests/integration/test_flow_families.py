@@ -22,7 +22,7 @@ from lib_diffdiff.tools.smoothness import column_change, column_values, spearman
 
 from . import checks
 from .checks import generate, grey, infotext
-from .test_model_families import CHECKPOINTS_VARIABLE, checkpoint_title, configured, current_checkpoint, load_checkpoint
+from .test_model_families import CHECKPOINTS_VARIABLE, checkpoint_title, configured, on_checkpoint
 from .test_preview_api import PREVIEW, free_calls, grey_url, preview_body
 from .webui import URL_VARIABLE, WebUI, block_image, decode, webui_url
 from .webui import payload as base_payload
@@ -115,31 +115,23 @@ def run(request):
     if wanted is None:
         pytest.skip(f"{CHECKPOINTS_VARIABLE} names no {name} checkpoint")
     webui = WebUI(webui_url())
-    before = current_checkpoint(webui)
     # A1111 loads its VAE setting with the model: an SD VAE there breaks a 16-channel model's load
     vae_before = None if webui.is_forge() else webui.get("/sdapi/v1/options").get("sd_vae")
     if vae_before is not None:
         webui.request("POST", "/sdapi/v1/options", {"sd_vae": "None"})
-    try:  # a failed setup puts the host back too, or every later test file would run on this model
-        load_checkpoint(webui, checkpoint_title(webui, wanted))
-        r = Run(name, FAMILIES[name], webui, baked_vae(webui), block_image(W, H, seed=11))
-        status, out = webui.request("POST", "/sdapi/v1/img2img", r.request(steps=2))
-        if status >= 500:  # plain img2img, no extension: the host itself cannot run this family
-            pytest.skip(f"the host cannot run {name} without the extension either: {out}")
-        assert status == 200, out
-        (out,) = [decode(i) for i in out["images"]]
-        assert np.abs(out - r.source).mean() > 1.0, "plain img2img changed nothing: the run would prove nothing"
-    except BaseException:
-        restore(webui, before, vae_before)
-        raise
-    yield r
-    restore(webui, before, vae_before)
-
-
-def restore(webui: WebUI, checkpoint: str, vae: str | None) -> None:
-    load_checkpoint(webui, checkpoint)
-    if vae is not None:
-        webui.request("POST", "/sdapi/v1/options", {"sd_vae": vae})
+    try:
+        with on_checkpoint(webui, checkpoint_title(webui, wanted)):
+            r = Run(name, FAMILIES[name], webui, baked_vae(webui), block_image(W, H, seed=11))
+            status, out = webui.request("POST", "/sdapi/v1/img2img", r.request(steps=2))
+            if status >= 500:  # plain img2img, no extension: the host itself cannot run this family
+                pytest.skip(f"the host cannot run {name} without the extension either: {out}")
+            assert status == 200, out
+            (out,) = [decode(i) for i in out["images"]]
+            assert np.abs(out - r.source).mean() > 1.0, "plain img2img changed nothing: the run would prove nothing"
+            yield r
+    finally:  # after the checkpoint is back, as it was loaded with it
+        if vae_before is not None:
+            webui.request("POST", "/sdapi/v1/options", {"sd_vae": vae_before})
 
 
 @pytest.mark.parametrize("cfg", [1.0, 3.5])
@@ -302,13 +294,9 @@ def test_the_init_image_reaches_kontext_as_a_reference_and_held_pixels_stay_exac
         pytest.skip(f"{CHECKPOINTS_VARIABLE} names no flux-dev checkpoint to compare with")
     args = {"enabled": True, "map": grey(checks.half_map(W, H)), "preserve": False}
     body = run.request(args, denoising_strength=1.0)
-    kontext = current_checkpoint(run.webui)
     (with_reference,), _ = generate(run.webui, body)
-    load_checkpoint(run.webui, checkpoint_title(run.webui, dev))
-    try:
+    with on_checkpoint(run.webui, checkpoint_title(run.webui, dev)):
         (without,), _ = generate(run.webui, body)
-    finally:
-        load_checkpoint(run.webui, kontext)
     for out in (with_reference, without):
         assert np.array_equal(out[:, : W // 2], run.source[:, : W // 2])
     assert not np.array_equal(with_reference[:, W // 2 :], without[:, W // 2 :]), "the reference reached the model"

@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,6 +104,18 @@ def load_checkpoint(webui: WebUI, title: str) -> None:
     assert without_hash(loaded) == without_hash(title), f"the host did not load {title} (it has {loaded}): see its console"
 
 
+@contextmanager
+def on_checkpoint(webui: WebUI, title: str) -> Iterator[None]:
+    """Run on checkpoint `title`, then put back the one loaded before, also when the setup fails or skips: else
+    every later test file would run on the family's model."""
+    before = current_checkpoint(webui)
+    try:
+        load_checkpoint(webui, title)
+        yield
+    finally:
+        load_checkpoint(webui, before)
+
+
 def family_vae(webui: WebUI, xl: bool) -> dict:
     listing = "/sdapi/v1/sd-modules" if webui.is_forge() else "/sdapi/v1/sd-vae"
     names = [v["model_name"] for v in webui.get(listing)]
@@ -120,18 +134,15 @@ def family(request):
     if wanted is None:
         pytest.skip(f"{CHECKPOINTS_VARIABLE} names no {name} checkpoint")
     webui = WebUI(webui_url())
-    before = current_checkpoint(webui)
-    load_checkpoint(webui, checkpoint_title(webui, wanted))
-    vae = family_vae(webui, FAMILIES[name].xl)
-    image = block_image(W, H, seed=11)
-    status, out = webui.request("POST", "/sdapi/v1/img2img", payload(image, vae["settings"], steps=2))
-    if status >= 500:  # plain img2img, no extension: the host itself cannot run this family (Neo has no SD 2.x)
-        load_checkpoint(webui, before)
-        pytest.skip(f"the host cannot run {name} without the extension either: {out}")
-    assert status == 200, out
-    assert webui.vae_used(out, vae["name"]), "the transparent VAE was not applied"
-    yield name, FAMILIES[name], webui, vae["settings"], image
-    load_checkpoint(webui, before)
+    with on_checkpoint(webui, checkpoint_title(webui, wanted)):
+        vae = family_vae(webui, FAMILIES[name].xl)
+        image = block_image(W, H, seed=11)
+        status, out = webui.request("POST", "/sdapi/v1/img2img", payload(image, vae["settings"], steps=2))
+        if status >= 500:  # plain img2img, no extension: the host itself cannot run this family (Neo has no SD 2.x)
+            pytest.skip(f"the host cannot run {name} without the extension either: {out}")
+        assert status == 200, out
+        assert webui.vae_used(out, vae["name"]), "the transparent VAE was not applied"
+        yield name, FAMILIES[name], webui, vae["settings"], image
 
 
 def half_map(width: int = W, height: int = H) -> np.ndarray:
