@@ -101,7 +101,9 @@ def load_checkpoint(webui: WebUI, title: str) -> None:
     assert status == 200, body
     # A1111 answers 200 when the load fails, and goes back to the previous checkpoint: the tests would run on it
     loaded = current_checkpoint(webui)
-    assert without_hash(loaded) == without_hash(title), f"the host did not load {title} (it has {loaded}): see its console"
+    assert without_hash(loaded) == without_hash(title), (
+        f"the host did not load {title} (it has {loaded}): see its console"
+    )
 
 
 @contextmanager
