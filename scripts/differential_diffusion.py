@@ -43,10 +43,12 @@ from lib_diffdiff.webui.companions import is_detail_pass, map_source_size, recor
 from lib_diffdiff.webui.foresee import WebUIPreviewHost, foresee
 from lib_diffdiff.webui.infotext import MODE_DEPENDENT, SHAPING, drop_infotext, infotext_params, relevant, ui_value
 from lib_diffdiff.webui.script_args import named_args, parse_named
-from lib_diffdiff.webui.settings import DEFAULT_FAN, MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
+from lib_diffdiff.webui.settings import DEFAULT_FAN, MODES, SETTINGS, SETTINGS_BY_NAME, SOURCES, DiffDiffArgs
 from lib_diffdiff.webui.xyz_axes import add_axes, xyz_overrides
 
 TITLE = "Differential Diffusion"
+SOURCE_SETTINGS = ("source", "source_colour", "source_tolerance", "source_reach", "source_point")
+"""Built above the map upload (the table keeps them last, so the API's positional order does not move)."""
 
 HELP = """
 **Differential Diffusion** gives every pixel its own strength: a grey **change map** (white = change,
@@ -55,6 +57,8 @@ in one run. Sampling starts where the strongest pixel needs, so a map whose brig
 full run.
 
 - **Change map**: upload a map of the image's size (or aspect ratio). In the inpaint tabs it acts inside the mask.
+  Or pick a **Map source** to make the map from the image itself (brightness, saturation, a colour, its edges, a
+  point, the inpaint mask's inside); the shaping (levels, gamma, quantise...) turns one source into many maps.
 - **Soft inpaint** (inpaint tabs): the mask, blurred by *Softness*, becomes the map; the WebUI's own mask blur is
   not used, the transition comes from the diffusion.
 - **Strength fan**: one run with columns of the listed strengths, left to right, to compare them side by side.
@@ -107,9 +111,12 @@ def soft_inpainting_enabled(p) -> bool:
     return False
 
 
-def mode_visibility(mode_label: str) -> list:
-    """Show only the controls the chosen mode uses."""
-    shown = relevant(DiffDiffArgs(mode=next((m for m, label in MODES.items() if label == mode_label), "map")))
+def mode_visibility(mode_label: str, source_label: str) -> list:
+    """Show only the controls the chosen mode and map source use."""
+    try:
+        shown = relevant(parse_named({"enabled": True, "mode": mode_label, "source": source_label}))
+    except ChangeMapError:  # a cleared dropdown: the defaults' controls
+        shown = relevant(DiffDiffArgs(enabled=True))
     return [gr.update(visible=name in shown) for name in MODE_DEPENDENT]
 
 
@@ -123,6 +130,12 @@ def make_component(name: str):
             list(MODES.values()), value=MODES[defaults.mode], label=setting.label, info=setting.info, elem_id=elem_id
         )
     common = dict(label=setting.label, elem_id=elem_id, visible=visible)
+    if name == "source":
+        return gr.Dropdown(list(SOURCES.values()), value=SOURCES[defaults.source], info=setting.info, **common)
+    if name == "source_colour":
+        return gr.ColorPicker(defaults.source_colour, info=setting.info, **common)
+    if name == "source_point":
+        return gr.Textbox(", ".join(f"{v:g}" for v in defaults.source_point), info=setting.info, **common)
     if name == "map":
         return gr.Image(type="pil", image_mode="RGBA", **common)
     if name == "fan_strengths":
@@ -149,8 +162,11 @@ class Script(scripts.Script):
             components["enabled"] = enabled
             with gr.Group():
                 for setting in SETTINGS[1:]:
-                    if setting.name in SHAPING:
+                    if setting.name in SHAPING or setting.name in SOURCE_SETTINGS:
                         continue
+                    if setting.name == "map":  # the source and its options, above the map they replace
+                        for name in SOURCE_SETTINGS:
+                            components[name] = make_component(name)
                     components[setting.name] = make_component(setting.name)
                     if setting.name == "map":  # the map editor (javascript/diffdiff_editor.js) goes under the upload
                         gr.HTML('<div id="diffdiff_editor_mount"></div>', elem_id="diffdiff_editor_html")
@@ -165,9 +181,12 @@ class Script(scripts.Script):
                 gr.Markdown(f"Differential Diffusion {__version__}", elem_id="diffdiff_version")
             # the editor's painted map travels to the server in this hidden textbox, as a PNG data URL
             painted = gr.Textbox("", elem_id="diffdiff_painted", elem_classes=["hidden"], show_label=False)
-        components["mode"].change(
-            mode_visibility, inputs=[components["mode"]], outputs=[components[name] for name in MODE_DEPENDENT]
-        )
+        for chooser in ("mode", "source"):
+            components[chooser].change(
+                mode_visibility,
+                inputs=[components["mode"], components["source"]],
+                outputs=[components[name] for name in MODE_DEPENDENT],
+            )
         self.infotext_fields = [
             (components[s.name], lambda params, name=s.name: ui_value(name, params))
             for s in SETTINGS

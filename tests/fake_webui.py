@@ -33,6 +33,8 @@ def make_gradio() -> types.ModuleType:
     for name in (
         "HTML",
         "Radio",
+        "Dropdown",
+        "ColorPicker",
         "Image",
         "Textbox",
         "Slider",

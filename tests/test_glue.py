@@ -197,11 +197,33 @@ def test_mode_shows_only_its_controls(script):
     module, _ = script
     components = module.Script().ui(True)
     fn, inputs, outputs = components[1].on_change
-    shown = {o.label: u["visible"] for o, u in zip(outputs, fn("Soft inpaint"))}
-    assert shown["Softness"] and not shown["Change map"] and not shown["Fan strengths"]
-    shown = {o.label: u["visible"] for o, u in zip(outputs, fn("Strength fan"))}
+    assert [c.label for c in inputs] == ["Mode", "Map source"]
+    shown = {o.label: u["visible"] for o, u in zip(outputs, fn("Soft inpaint", "Painted or uploaded"))}
+    assert shown["Softness"] and not shown["Change map"] and not shown["Fan strengths"] and not shown["Map source"]
+    shown = {o.label: u["visible"] for o, u in zip(outputs, fn("Strength fan", "Colour range"))}
     assert shown["Fan strengths"] and shown["Write strengths on the result"] and not shown["Softness"]
-    assert {c.label: c.kwargs.get("visible", True) for c in components}["Softness"] is False
+    assert not shown["Colour to change"], "a source's options belong to the change-map mode"
+    built = {c.label: c.kwargs.get("visible", True) for c in components}
+    assert built["Softness"] is False and built["Map source"] is not False and built["Reach (pixels)"] is False
+
+
+def test_the_map_source_shows_only_its_own_options(script):
+    module, _ = script
+    components = module.Script().ui(True)
+    source = next(c for c in components if c.label == "Map source")
+    fn, inputs, outputs = source.on_change
+    options = ("Colour to change", "Colour tolerance", "Reach (pixels)", "Point (x, y)")
+
+    def shown(label: str) -> set[str]:
+        visible = {o.label for o, u in zip(outputs, fn("Change map", label)) if u["visible"]}
+        assert "Change map" in visible and "Map source" in visible
+        return visible & set(options)
+
+    assert shown("Painted or uploaded") == set() and shown("Brightness") == set()
+    assert shown("Colour range") == {"Colour to change", "Colour tolerance"}
+    assert shown("Near edges") == {"Reach (pixels)"}
+    assert shown("Around a point") == {"Point (x, y)", "Reach (pixels)"}
+    assert shown("Inpaint mask, from its edge in") == {"Reach (pixels)"}
 
 
 def test_disabled_leaves_p_untouched(script):

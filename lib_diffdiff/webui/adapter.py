@@ -25,6 +25,7 @@ from ..errors import ChangeMapError
 from ..maps.alignment import fit_to_image, soft_inpaint_map, to_processing_frame
 from ..maps.reading import load_change_map
 from ..maps.transforms import invert, to_latent
+from ..sources import NEEDS_MASK, made_map
 from ..tools.fan import fan_map
 from ..tools.foresee import POST_CFG
 from .infotext import INPAINT_CONDITIONINGS, map_summary
@@ -125,9 +126,12 @@ def plan_run(p: Any, args: DiffDiffArgs, source_size: tuple[int, int] | None = N
     has_mask = getattr(p, "image_mask", None) is not None
     image_map = None
     if args.mode == "map":
-        if args.map is None:
-            raise ChangeMapError("mode 'map' needs a change map: upload one, or send 'map' in the API")
-        m = load_change_map(args.map)
+        if args.source != "painted":
+            m = fit_to_image(source_map(p, args), width, height)
+        elif args.map is None:
+            raise ChangeMapError("mode 'map' needs a change map: upload one, send 'map' in the API, or pick a source")
+        else:
+            m = load_change_map(args.map)
         m = invert(m) if args.invert else m
         if args.multiplier != 1.0:
             m = np.clip(m * np.float32(args.multiplier), 0.0, 1.0).astype(np.float32)
@@ -156,6 +160,27 @@ def plan_run(p: Any, args: DiffDiffArgs, source_size: tuple[int, int] | None = N
     # valid: every pixel is held, see DifferentialSampling.sample_img2img
     summary = map_summary(image_map if image_map is not None else frame_map)
     return RunPlan(args, strength, image_map, frame_map, latent_map, summary)
+
+
+def source_map(p: Any, args: DiffDiffArgs) -> np.ndarray:
+    """The change map ``args.source`` makes from this generation's init image (at that image's size); "mask edge"
+    reads the inpaint mask, as the WebUI takes it ("Inpaint not masked" inverts it)."""
+    image = p.init_images[0]
+    mask = None
+    if args.source in NEEDS_MASK and getattr(p, "image_mask", None) is not None:
+        mask = fit_to_image(load_change_map(p.image_mask, what="inpaint mask"), *image.size, "inpaint mask")
+        mask = (mask > 0.5).astype(np.float32)
+        if getattr(p, "inpainting_mask_invert", 0):
+            mask = 1.0 - mask
+    return made_map(
+        args.source,
+        image,
+        mask=mask,
+        colour=args.source_colour,
+        tolerance=args.source_tolerance,
+        reach=args.source_reach,
+        point=args.source_point,
+    )
 
 
 def latent_plane(mask: torch.Tensor) -> np.ndarray:

@@ -21,8 +21,9 @@ import torch
 from PIL import Image
 
 from ..errors import ChangeMapError
-from ..maps.reading import load_change_map
+from ..maps.reading import load_change_map, load_rgba
 from ..maps.transforms import gaussian_blur, resize_to
+from ..sources import NEEDS_MASK
 from ..tools.fan import column_bounds
 from ..tools.foresee import RunPreview, preview_run, record_call_levels
 from .adapter import plan_run, sampler_levels, soft_inpaint_padding
@@ -126,6 +127,8 @@ class PreviewRequest:
     mask_invert: bool
     only_masked: bool
     padding: int
+    init_image: Any = None
+    """The init image itself (base64 or data URL), needed only when the map is made from it (a map source)."""
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> PreviewRequest:
@@ -157,6 +160,7 @@ class PreviewRequest:
             mask_invert=bool(body.get("mask_invert", False)),
             only_masked=bool(body.get("only_masked", False)),
             padding=integer("padding", 0, 1024, 32),
+            init_image=body.get("init_image") or None,
         )
 
 
@@ -185,12 +189,30 @@ def host_latent_mask(processed: np.ndarray, req: PreviewRequest, box: tuple | No
     return np.around(np.asarray(grey, dtype=np.float32) / 255.0)
 
 
-def stand_in_processing(req: PreviewRequest, mode: str, softness: float, host: PreviewHost) -> SimpleNamespace:
+def init_image(req: PreviewRequest, source: str) -> Image.Image:
+    """The init image a map source is made from (sent as ``init_image``), or a blank one of its size when the map
+    is not made from it (the plan then reads only its size)."""
+    if source in ("painted", *NEEDS_MASK):
+        return Image.new("L", (req.init_width, req.init_height))
+    if req.init_image is None:
+        raise ChangeMapError(f"the preview of map source {source!r} needs the init image: send it as 'init_image'")
+    image = load_rgba(req.init_image, "init image").convert("RGB")
+    if image.size != (req.init_width, req.init_height):
+        raise ChangeMapError(
+            f"preview field 'init_image' is {image.size[0]}x{image.size[1]} but init_width x init_height is "
+            f"{req.init_width}x{req.init_height}"
+        )
+    return image
+
+
+def stand_in_processing(
+    req: PreviewRequest, mode: str, softness: float, host: PreviewHost, source: str = "painted"
+) -> SimpleNamespace:
     """The attributes of a processing object after ``p.init`` that :func:`plan_run` reads."""
     factor = getattr(host, "latent_factor", LATENT_FACTOR)
     latent_hw = (req.height // factor, req.width // factor)
     p = SimpleNamespace(
-        init_images=[Image.new("L", (req.init_width, req.init_height))],
+        init_images=[init_image(req, source)],
         width=req.width,
         height=req.height,
         resize_mode=req.resize_mode,
@@ -278,7 +300,7 @@ def foresee(body: Mapping[str, Any], host: PreviewHost) -> dict[str, Any]:
     raw = dict(settings)
     raw["enabled"] = True
     args = parse_named(raw)
-    p = stand_in_processing(req, args.mode, args.softness, host)
+    p = stand_in_processing(req, args.mode, args.softness, host, args.source if args.mode == "map" else "painted")
     plan = plan_run(p, args)
     p.steps = req.steps
     p.scheduler = req.scheduler

@@ -16,7 +16,7 @@ import numpy as np
 from ..maps.transforms import MapShape
 from ..tools.fan import parse_strengths
 from ..version import __version__
-from .settings import MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
+from .settings import MODES, SETTINGS, SETTINGS_BY_NAME, SOURCE_OPTIONS, SOURCES, DiffDiffArgs
 
 
 def map_summary(change_map: np.ndarray) -> str:
@@ -26,7 +26,7 @@ def map_summary(change_map: np.ndarray) -> str:
 
 
 def _format(name: str, value: Any) -> str:
-    if name == "fan_strengths":
+    if name in ("fan_strengths", "source_point"):
         return ", ".join(f"{v:g}" for v in value)
     if isinstance(value, float):
         return f"{value:g}"
@@ -45,10 +45,10 @@ SHAPING = frozenset(f.name for f in fields(MapShape))
 
 
 def relevant(args: DiffDiffArgs) -> set[str]:
-    """The settings that matter for this mode (others are not written)."""
+    """The settings that matter for this mode and map source (others are not written)."""
     names = {"enabled", "mode", "preserve", "step_conditioning", "continuous"}
     if args.mode == "map":
-        names |= {"map", "invert", "multiplier"} | SHAPING
+        names |= {"map", "invert", "multiplier", "source", *SOURCE_OPTIONS[args.source]} | SHAPING
     elif args.mode == "soft inpaint":
         names |= {"softness"} | SHAPING
     else:
@@ -57,14 +57,14 @@ def relevant(args: DiffDiffArgs) -> set[str]:
 
 
 def _mode_dependent() -> tuple[str, ...]:
-    per_mode = [relevant(DiffDiffArgs(mode=mode)) for mode in MODES]
+    per_choice = [relevant(DiffDiffArgs(mode=mode, source=source)) for mode in MODES for source in SOURCES]
     return tuple(
-        s.name for s in SETTINGS if any(s.name in r for r in per_mode) and not all(s.name in r for r in per_mode)
+        s.name for s in SETTINGS if any(s.name in r for r in per_choice) and not all(s.name in r for r in per_choice)
     )
 
 
 MODE_DEPENDENT = _mode_dependent()
-"""The settings that only some modes use, in table order: the UI shows them per mode."""
+"""The settings that only some modes (or map sources) use, in table order: the UI shows them per mode and source."""
 
 
 def infotext_params(args: DiffDiffArgs, summary: str | None = None) -> dict[str, str]:
@@ -119,6 +119,12 @@ def ui_value(name: str, params: Mapping[str, str]) -> Any:
         value = raw if raw in MODES else default
     elif name == "fan_strengths":
         value = tuple(parse_strengths(raw))
+    elif name == "source":
+        value = raw if raw in SOURCES else default
+    elif name == "source_point":
+        value = tuple(float(v) for v in str(raw).split(","))
+    elif isinstance(default, str):
+        value = str(raw)
     elif isinstance(default, bool):
         value = str(raw).lower() == "true"
     elif isinstance(default, int):
@@ -127,6 +133,8 @@ def ui_value(name: str, params: Mapping[str, str]) -> Any:
         value = float(raw)
     if name == "mode":
         return MODES[value]
-    if name == "fan_strengths":
+    if name == "source":
+        return SOURCES[value]
+    if name in ("fan_strengths", "source_point"):
         return ", ".join(f"{v:g}" for v in value)
     return value

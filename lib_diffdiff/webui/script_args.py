@@ -9,10 +9,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ChangeMapError
+from ..sources import parse_colour, parse_point
 from ..tools.fan import check_strengths, parse_strengths
-from .settings import MODES, SETTINGS, SETTINGS_BY_NAME, DiffDiffArgs
+from .settings import MODES, SETTINGS, SETTINGS_BY_NAME, SOURCES, DiffDiffArgs
 
 _LABEL_TO_MODE = {label.lower(): mode for mode, label in MODES.items()}
+_LABEL_TO_SOURCE = {label.lower(): source for source, label in SOURCES.items()}
 
 
 def named_args(args: Sequence[Any]) -> dict[str, Any]:
@@ -49,6 +51,12 @@ def parse_named(raw: Mapping[str, Any]) -> DiffDiffArgs:
             parsed[name] = _as_mode(value)
         elif name == "fan_strengths":
             parsed[name] = _as_strengths(value)
+        elif name == "source":
+            parsed[name] = _as_source(value)
+        elif name == "source_colour":
+            parsed[name] = "#{:02x}{:02x}{:02x}".format(*_field(parse_colour, value, name))
+        elif name == "source_point":
+            parsed[name] = _field(parse_point, value, name)
         elif isinstance(default, bool):
             parsed[name] = _as_bool(value, name)
         elif isinstance(default, int):
@@ -80,6 +88,25 @@ def _as_mode(value: Any) -> str:
     raise ChangeMapError(
         f"unknown Differential Diffusion mode {value!r}; use one of {', '.join(repr(m) for m in MODES)}"
     )
+
+
+def _as_source(value: Any) -> str:
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key in SOURCES:
+            return key
+        if key in _LABEL_TO_SOURCE:
+            return _LABEL_TO_SOURCE[key]
+    raise ChangeMapError(
+        f"unknown Differential Diffusion source {value!r}; use one of {', '.join(repr(s) for s in SOURCES)}"
+    )
+
+
+def _field(parse: Any, value: Any, name: str) -> Any:
+    try:
+        return parse(value)
+    except ChangeMapError as e:
+        raise ChangeMapError(f"Differential Diffusion field {name!r}: {e}") from None
 
 
 def _as_number(value: Any, name: str) -> float:

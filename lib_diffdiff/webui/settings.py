@@ -14,6 +14,28 @@ MODES = {"map": "Change map", "soft inpaint": "Soft inpaint", "fan": "Strength f
 
 DEFAULT_FAN = (0.2, 0.4, 0.6, 0.8, 1.0)
 
+SOURCES = {
+    "painted": "Painted or uploaded",
+    "luminance": "Brightness",
+    "saturation": "Saturation",
+    "colour": "Colour range",
+    "edges": "Near edges",
+    "point": "Around a point",
+    "mask edge": "Inpaint mask, from its edge in",
+}
+"""API value -> UI label of each change-map source (lib_diffdiff.sources makes the map from the init image)."""
+
+SOURCE_OPTIONS = {
+    "painted": (),
+    "luminance": (),
+    "saturation": (),
+    "colour": ("source_colour", "source_tolerance"),
+    "edges": ("source_reach",),
+    "point": ("source_point", "source_reach"),
+    "mask edge": ("source_reach",),
+}
+"""The settings each source reads (the UI shows them, the infotext writes them, for that source only)."""
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -200,6 +222,48 @@ SETTINGS: tuple[Setting, ...] = (
         "Differential diffusion continuous",
         xyz=True,
     ),
+    Setting(
+        "source",
+        "Map source",
+        "Make the change map from the init image instead of painting it: bright or saturated pixels, a colour, "
+        "the image's edges, a point, or the inpaint mask's inside (Invert map swaps change and keep). Made anew "
+        "for every image; the map shaping applies after it.",
+        "Differential diffusion source",
+        xyz=True,
+    ),
+    Setting(
+        "source_colour",
+        "Colour to change",
+        "Colour range: pixels of this colour change fully, less the further their colour is from it.",
+        "Differential diffusion source colour",
+    ),
+    Setting(
+        "source_tolerance",
+        "Colour tolerance",
+        "Colour range: how far from the colour (a share of black-to-white's distance) the change falls to 0.",
+        "Differential diffusion source tolerance",
+        xyz=True,
+        minimum=0.01,
+        maximum=1.0,
+        step=0.01,
+    ),
+    Setting(
+        "source_reach",
+        "Reach (pixels)",
+        "Near edges / around a point / inpaint mask: how many image pixels from the edge, the point or the mask's "
+        "edge the change takes to fall from full to none.",
+        "Differential diffusion source reach",
+        xyz=True,
+        minimum=1.0,
+        maximum=4096.0,
+        step=1.0,
+    ),
+    Setting(
+        "source_point",
+        "Point (x, y)",
+        "Around a point: where the change is full, as shares of the image's width and height (0, 0 = top left).",
+        "Differential diffusion source point",
+    ),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -229,6 +293,11 @@ class DiffDiffArgs:
     range_high: float = MapShape.range_high
     step_conditioning: bool = True
     continuous: bool = False
+    source: str = "painted"
+    source_colour: str = "#808080"
+    source_tolerance: float = 0.25
+    source_reach: float = 64.0
+    source_point: tuple[float, float] = (0.5, 0.5)
 
     def shape(self) -> MapShape:
         """The map-shaping transforms of these settings (identity at the defaults)."""

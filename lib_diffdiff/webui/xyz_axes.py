@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .settings import MODES, SETTINGS, DiffDiffArgs
+from .settings import MODES, SETTINGS, SOURCES, DiffDiffArgs
 
 XYZ_ATTRIBUTE_PREFIX = "diffdiff_xyz_"
 AXIS_PREFIX = "DiffDiff "
@@ -40,6 +40,8 @@ def add_axes(xyz_module: Any, prefix: str = XYZ_ATTRIBUTE_PREFIX) -> int:
             kind, choices = str, (lambda: ["True", "False"])
         elif setting.name == "mode":
             kind, choices = str, (lambda: list(MODES))
+        elif setting.name == "source":
+            kind, choices = str, (lambda: list(SOURCES))
         elif isinstance(default, (int, float)):
             kind, choices = type(default), None
         else:
