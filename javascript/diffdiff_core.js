@@ -357,6 +357,7 @@
             sampler_name: c.sampler,
             scheduler: c.scheduler || "Automatic",
         };
+        if (c.initImage) body.init_image = c.initImage;
         if (c.mask) {
             body.mask = c.mask;
             body.mask_blur = c.maskBlur || 0;
@@ -367,6 +368,19 @@
         return body;
     }
     DiffDiff.previewRequest = previewRequest;
+
+    /** The map-source choices that do not read the init image's pixels (UI labels and API values; the rest of
+     * lib_diffdiff.webui.settings.SOURCES do, and their preview sends the image). */
+    var SOURCES_WITHOUT_IMAGE = ["Painted or uploaded", "painted", "Inpaint mask, from its edge in", "mask edge"];
+    DiffDiff.SOURCES_WITHOUT_IMAGE = SOURCES_WITHOUT_IMAGE;
+    /** Whether the map is made from a source rather than painted or uploaded. */
+    DiffDiff.madeMap = function(source) {
+        return !!source && source !== SOURCES_WITHOUT_IMAGE[0] && source !== SOURCES_WITHOUT_IMAGE[1];
+    };
+    /** Whether the preview of this source needs the init image itself. */
+    DiffDiff.sourceReadsImage = function(source) {
+        return !!source && SOURCES_WITHOUT_IMAGE.indexOf(source) < 0;
+    };
 
     if (typeof module !== "undefined" && module.exports) module.exports = DiffDiff;
 })(typeof window !== "undefined" ? window : globalThis);

@@ -58,6 +58,11 @@
             fan_strengths: (q("#diffdiff_fan_strengths textarea") || {}).value,
             equalize: checked("diffdiff_equalize"),
             continuous: checked("diffdiff_continuous"),
+            source: choice("diffdiff_source"),
+            source_colour: (q("#diffdiff_source_colour input[type=color]") || {}).value,
+            source_tolerance: numberOf("diffdiff_source_tolerance"),
+            source_reach: numberOf("diffdiff_source_reach"),
+            source_point: (q("#diffdiff_source_point textarea") || q("#diffdiff_source_point input") || {}).value,
         };
         ["black_point", "white_point", "gamma", "blur", "quantize", "range_low", "range_high"].forEach(function(n) {
             out[n] = numberOf("diffdiff_" + n);
@@ -79,6 +84,19 @@
         canvas.height = img.naturalHeight;
         canvas.getContext("2d").drawImage(img, 0, 0);
         return canvas.toDataURL("image/png");
+    }
+    var imageCache = {key: null, url: null};
+    /** The init image as a PNG data URL (what a map source is made from), drawn once per image. */
+    function imageURL(img) {
+        var key = [img.src.length, img.src.slice(-64), img.naturalWidth, img.naturalHeight].join("|");
+        if (imageCache.key !== key) {
+            var canvas = document.createElement("canvas");
+            canvas.width = img.naturalWidth;
+            canvas.height = img.naturalHeight;
+            canvas.getContext("2d").drawImage(img, 0, 0);
+            imageCache = {key: key, url: canvas.toDataURL("image/png")};
+        }
+        return imageCache.url;
     }
     function maskURL(width, height) {
         return D.inpaintMask(width, height).then(function(mask) {
@@ -159,7 +177,8 @@
         var s = settings();
         var mapURL = painted() || uploadedMapURL();
         if (mapURL) s.map = mapURL;
-        if (s.mode === "Change map" && !mapURL) {
+        var made = s.mode === "Change map" && D.madeMap(s.source);
+        if (s.mode === "Change map" && !mapURL && !made) {
             this.show(null, null);
             this.summary.textContent = "Upload or paint a change map to see what the run will do.";
             return;
@@ -180,6 +199,7 @@
                 scheduler: choice("img2img_scheduler"), mask: mask, maskBlur: numberOf("img2img_mask_blur"),
                 maskInvert: radioIndex("img2img_mask_mode") === 1, onlyMasked: radioIndex("img2img_inpaint_full_res") === 1,
                 padding: numberOf("img2img_inpaint_full_res_padding"),
+                initImage: made && D.sourceReadsImage(s.source) ? imageURL(img) : null,
             });
             return fetch("./diffdiff/v1/preview", {method: "POST", headers: {"Content-Type": "application/json"},
                 body: JSON.stringify(body)});

@@ -56,3 +56,14 @@ def test_pixels_become_the_same_greys_in_the_browser_and_on_the_server():
     server = load_change_map(Image.fromarray(rgba, "RGBA")) * 255
     np.testing.assert_array_equal(browser[:2], np.rint(server[:2]))  # opaque grey: exact
     assert np.abs(browser - server).max() <= 1.0  # colour and alpha: within a rounding
+
+
+def test_the_browser_knows_which_sources_read_no_pixels_by_their_server_names():
+    from lib_diffdiff.sources import NEEDS_MASK
+    from lib_diffdiff.webui.settings import SOURCES
+
+    without = node("console.log(JSON.stringify(D.SOURCES_WITHOUT_IMAGE));", None)
+    expected = {"painted", SOURCES["painted"], *NEEDS_MASK, *(SOURCES[s] for s in NEEDS_MASK)}
+    assert set(without) == expected
+    reads = node("console.log(JSON.stringify(input.map(D.sourceReadsImage)));", [*SOURCES.values(), *SOURCES])
+    assert reads == [s not in ("painted", *NEEDS_MASK) for s in [*SOURCES, *SOURCES]]

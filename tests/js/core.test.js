@@ -213,3 +213,16 @@ test("preview request: Resize by scales the init image, inpaint fields only with
     assert.deepEqual([by.width, by.height], [960, 720]);
     assert.deepEqual([by.mask_blur, by.only_masked, by.padding, by.mask_invert], [4, true, 32, false]);
 });
+
+test("a map source needs no painted map, and only the sources that read pixels send the init image", () => {
+    for (const painted of ["Painted or uploaded", "painted", "", undefined]) assert.equal(D.madeMap(painted), false);
+    for (const made of ["Brightness", "luminance", "Colour range", "mask edge"]) assert.equal(D.madeMap(made), true);
+    assert.equal(D.sourceReadsImage("Brightness"), true);
+    assert.equal(D.sourceReadsImage("Near edges"), true);
+    assert.equal(D.sourceReadsImage("Inpaint mask, from its edge in"), false);
+    assert.equal(D.sourceReadsImage("Painted or uploaded"), false);
+    const base = {settings: {}, initWidth: 8, initHeight: 8, width: 8, height: 8, steps: 4, strength: 0.5};
+    assert.equal("init_image" in D.previewRequest(base), false);
+    assert.equal(D.previewRequest({...base, initImage: "data:image/png;base64,AA=="}).init_image,
+        "data:image/png;base64,AA==");
+});
