@@ -127,3 +127,22 @@ def test_evaluate_reports_bad_files(tmp_path):
         check=False,
     )
     assert result.returncode == 2 and "could not be decoded" in result.stderr
+
+
+def test_source_makes_the_webuis_map_from_an_image(tmp_path):
+    from lib_diffdiff.sources import made_map
+
+    a = np.zeros((24, 40, 3), np.uint8)
+    a[:, 20:] = (200, 30, 30)
+    Image.fromarray(a, "RGB").save(tmp_path / "in.png")
+    out = tmp_path / "map.png"
+    args = ["source", tmp_path / "in.png", "--source", "colour", "--colour", "#c81e1e", "--tolerance", "0.4"]
+    cli(*args, "-o", out)
+    m = np.asarray(Image.open(out), dtype=np.float64) / 255
+    assert (m[:, 20:] == 1).all() and (m[:, :20] == 0).all()
+    expected = made_map("colour", a, colour="#c81e1e", tolerance=0.4)
+    assert np.abs(m - expected).max() <= 0.5 / 255 + 1e-9
+    cli(*args, "--invert", "-o", out)
+    assert (np.asarray(Image.open(out))[:, 20:] == 0).all()
+    refused = cli("source", tmp_path / "in.png", "--source", "mask edge", "-o", out, check=False)
+    assert refused.returncode == 2 and "needs an inpaint mask" in refused.stderr

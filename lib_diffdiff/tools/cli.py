@@ -17,6 +17,7 @@ from ..errors import ChangeMapError
 from ..evaluation.command import add_parser as add_evaluate_webui
 from ..maps.reading import load_change_map
 from ..maps.transforms import invert
+from ..sources import made_map
 from .fan import fan_map, fan_strengths, parse_strengths
 from .metrics import cam, dam, edit_strength_map
 from .preview import SCHEDULES, render_preview
@@ -82,6 +83,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_source(args: argparse.Namespace) -> int:
+    image = _open_rgb(args.image)
+    mask = load_change_map(args.mask, what="inpaint mask") if args.mask else None
+    m = made_map(
+        args.source, image, mask=mask, colour=args.colour, tolerance=args.tolerance, reach=args.reach, point=args.point
+    )
+    _save_map(invert(m) if args.invert else m, args.output, args.bits)
+    print(f"wrote {args.output}: {args.source} map of {args.image}, values {m.min():.3g}-{m.max():.3g}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lib_diffdiff", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--baseline", type=Path, nargs="*", help="results made with an all-change map (bias removal)")
     ev.add_argument("--invert", action="store_true", help="read the map as black = change")
     ev.set_defaults(run=_cmd_evaluate)
+
+    source = sub.add_parser("source", help="make a change map from an image (the WebUI's Map source, offline)")
+    source.add_argument("image", type=Path, help="the image the map is made from")
+    source.add_argument(
+        "--source", required=True, choices=("luminance", "saturation", "colour", "edges", "point", "mask edge")
+    )
+    source.add_argument("--colour", default="#808080", help="colour: the colour that changes fully (#rrggbb)")
+    source.add_argument("--tolerance", type=float, default=0.25, help="colour: distance where the change ends")
+    source.add_argument("--reach", type=float, default=64.0, help="edges, point, mask edge: pixels of fall-off")
+    source.add_argument("--point", default="0.5,0.5", help="point: x,y as shares of the width and height")
+    source.add_argument("--mask", type=Path, help="mask edge: the inpaint mask (white = inpainted)")
+    source.add_argument("--invert", action="store_true", help="swap change and keep")
+    source.add_argument("--bits", type=int, choices=(8, 16), default=8, help="PNG bit depth")
+    source.add_argument("-o", "--output", type=Path, required=True)
+    source.set_defaults(run=_cmd_source)
 
     add_evaluate_webui(sub)
     return parser
