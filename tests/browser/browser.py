@@ -145,6 +145,30 @@ class Page:
             what="the extension to be enabled",
         )
 
+    def choose(self, elem_id: str, label: str) -> None:
+        """Pick ``label`` in a gradio Dropdown (3.41 and 4.40 both list the options under the input when it is
+        clicked, and select one on a mouse press)."""
+        from selenium.webdriver.common.by import By
+
+        self.js(f"document.querySelector('#{elem_id} input').scrollIntoView({{block: 'center'}})")
+        self.settle()
+        self.d.find_element(By.CSS_SELECTOR, f"#{elem_id} input").click()
+        option = wait_for(
+            lambda: next(
+                (o for o in self.d.find_elements(By.CSS_SELECTOR, f"#{elem_id} ul li") if o.text.strip() == label),
+                None,
+            ),
+            what=f"the option {label!r} of #{elem_id}",
+        )
+        option.click()
+        wait_for(
+            lambda: self.js(f"return document.querySelector('#{elem_id} input').value") == label,
+            what=f"#{elem_id} to show {label!r}",
+        )
+
+    def visible(self, elem_id: str) -> bool:
+        return bool(self.js(f"var e = document.getElementById('{elem_id}'); return !!(e && e.offsetParent !== null)"))
+
     def set_number(self, elem_id: str, value: float) -> None:
         self.js(JS_SET_NUMBER, elem_id, value)
 

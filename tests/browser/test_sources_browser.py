@@ -1,0 +1,92 @@
+"""Map sources in a real browser against a live WebUI: picking a source in the panel shows only its options, the
+preview makes the map from the init image with no painted map, and the UI's Generate keeps the pixels the made map
+leaves black exact. Needs DIFFDIFF_WEBUI_URL and the transparent VAE, like test_editor_browser.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from integration.webui import block_image, webui_url
+from PIL import Image
+
+from .browser import Page, console_errors, start_chromium, wait_for
+from .test_editor_browser import fetch_picture, transparent_vae  # noqa: F401 (a fixture)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(webui_url() is None, reason="DIFFDIFF_WEBUI_URL is not set: no live WebUI to test in a browser"),
+]
+SIZE = 128
+
+
+@pytest.fixture(scope="module")
+def driver():
+    d = start_chromium()
+    yield d
+    d.quit()
+
+
+@pytest.fixture
+def page(driver) -> Page:
+    p = Page(driver, webui_url())
+    p.load()
+    driver.get_log("browser")
+    p.click_tab("tabs", "img2img")
+    return p
+
+
+def dark_left() -> np.ndarray:
+    a = np.asarray(block_image(SIZE, SIZE, seed=21)).copy()
+    a[:, : SIZE // 2] = 0  # brightness 0: the Brightness source keeps it
+    return a
+
+
+@pytest.fixture(scope="module")
+def dark_left_png(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sources") / "dark-left.png"
+    Image.fromarray(dark_left(), "RGB").save(path)
+    return path
+
+
+def test_a_source_picked_in_the_panel_shows_its_options_previews_and_generates(page, dark_left_png, transparent_vae):  # noqa: F811
+    page.upload_init_image(dark_left_png)
+    page.enable()
+    for elem_id, value in (("img2img_width", SIZE), ("img2img_height", SIZE), ("img2img_steps", 4)):
+        page.set_number(elem_id, value)
+    page.set_number("img2img_denoising_strength", 1.0)
+    wait_for(lambda: "Upload or paint a change map" in page.preview_text(), what="the preview to ask for a map")
+    assert not page.visible("diffdiff_source_reach") and not page.visible("diffdiff_source_colour")
+
+    page.choose("diffdiff_source", "Near edges")
+    wait_for(lambda: page.visible("diffdiff_source_reach"), what="Reach to show for the edges source")
+    assert not page.visible("diffdiff_source_colour")
+    edges = wait_for(lambda: "model calls" in page.preview_text() and page.preview_text(), what="an edges preview")
+    page.choose("diffdiff_source", "Brightness")
+    wait_for(lambda: not page.visible("diffdiff_source_reach"), what="Reach to hide for the brightness source")
+    wait_for(lambda: "model calls" in page.preview_text() and page.preview_text() != edges, what="a brightness preview")
+    assert page.preview_error() == ""
+    seen = np.array(page.js("return Array.from(DiffDiff.preview.decoded.map)"), np.uint8)
+    seen = seen.reshape(SIZE // 8, SIZE // 8)
+    assert (seen[:, : SIZE // 16] == 0).all() and (seen[:, SIZE // 16 :] > 0).all(), "the preview's map is made"
+
+    old = page.js("return Array.from(document.querySelectorAll('#img2img_gallery img')).map(i => i.src)")
+    page.js("document.querySelector('#img2img_generate').click()")
+    src = wait_for(
+        lambda: page.js(
+            "var imgs = Array.from(document.querySelectorAll('#img2img_gallery img'));"
+            "var fresh = imgs.filter(i => i.naturalWidth == arguments[1] && i.naturalHeight == arguments[1]"
+            " && arguments[0].indexOf(i.src) < 0);"
+            "return fresh.length ? fresh[0].src : null",
+            old,
+            SIZE,
+        ),
+        timeout=900,
+        interval=2,
+        what="the generated image",
+    )
+    out, source = fetch_picture(page, src), dark_left().astype(np.int16)
+    np.testing.assert_array_equal(out[:, : SIZE // 2], source[:, : SIZE // 2])
+    assert np.abs(out[:, SIZE // 2 :] - source[:, SIZE // 2 :]).mean() > 10, "the bright half changed"
+    assert console_errors(page.d, page.url) == []
