@@ -66,6 +66,19 @@ def grey_png(values: np.ndarray) -> str:
 # ---- parsing ----
 
 
+def test_every_source_takes_an_array_or_a_picture_alike():
+    from lib_diffdiff.sources import made_map
+
+    image = split_image()
+    mask = np.zeros((32, 64), np.float32)
+    mask[8:24, 8:40] = 1
+    for source in [s for s in SOURCES if s != "painted"]:
+        a = made_map(source, np.asarray(image), mask=mask, reach=6)
+        b = made_map(source, image, mask=mask, reach=6)
+        assert a.shape == (32, 64) and a.dtype == np.float32, source
+        np.testing.assert_array_equal(a, b, err_msg=source)
+
+
 def test_sources_are_read_by_api_value_or_ui_label_and_options_are_normalised():
     assert parse_named({"enabled": True}).source == "painted"
     for value, label in SOURCES.items():

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from ..errors import ChangeMapError
 from .weight_free import colour_range, edge_distance, luminance, mask_edge_distance, point_distance, saturation
@@ -74,7 +75,7 @@ def made_map(
         return colour_range(image, parse_colour(colour), tolerance)
     if source == "edges":
         return edge_distance(image, reach)
-    height, width = np.asarray(image).shape[:2] if not hasattr(image, "size") else image.size[::-1]
+    width, height = image.size if isinstance(image, Image.Image) else np.asarray(image).shape[1::-1]
     if source == "point":
         x, y = parse_point(point)
         return point_distance(width, height, x * (width - 1), y * (height - 1), reach)
