@@ -11,30 +11,14 @@ import pytest
 from integration.webui import block_image, webui_url
 from PIL import Image
 
-from .browser import Page, console_errors, start_chromium, wait_for
-from .test_editor_browser import fetch_picture, transparent_vae  # noqa: F401 (a fixture)
+from .browser import console_errors, wait_for
+from .test_editor_browser import driver, fetch_picture, page, transparent_vae  # noqa: F401 (fixtures)
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(webui_url() is None, reason="DIFFDIFF_WEBUI_URL is not set: no live WebUI to test in a browser"),
 ]
 SIZE = 128
-
-
-@pytest.fixture(scope="module")
-def driver():
-    d = start_chromium()
-    yield d
-    d.quit()
-
-
-@pytest.fixture
-def page(driver) -> Page:
-    p = Page(driver, webui_url())
-    p.load()
-    driver.get_log("browser")
-    p.click_tab("tabs", "img2img")
-    return p
 
 
 def dark_left() -> np.ndarray:

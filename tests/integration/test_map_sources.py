@@ -15,6 +15,7 @@ from lib_diffdiff.maps.transforms import MapShape, to_latent
 from lib_diffdiff.sources import made_map
 
 from .checks import generate, grey, infotext
+from .test_preview_api import preview_body
 from .webui import URL_VARIABLE, b64, block_image, payload, webui_url
 
 pytestmark = [
@@ -88,17 +89,7 @@ def test_the_preview_makes_the_same_map_from_the_image_it_is_sent(webui):
     image = dark_left_image()
     url = "data:image/png;base64," + b64(image)
     settings = {"source": "edges", "source_reach": 12, "gamma": 0.7}
-    body = {
-        "settings": settings,
-        "init_width": W,
-        "init_height": H,
-        "width": W,
-        "height": H,
-        "steps": 8,
-        "denoising_strength": 1.0,
-        "sampler_name": "Euler",
-        "init_image": url,
-    }
+    body = preview_body(settings, init_image=url)
     status, out = webui.request("POST", "/diffdiff/v1/preview", body)
     assert status == 200, out
     expected = to_latent(MapShape(gamma=0.7).apply(made_map("edges", image, reach=12)), H // 8, W // 8)
