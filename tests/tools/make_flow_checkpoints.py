@@ -70,6 +70,7 @@ import resource
 import struct
 import sys
 import zlib
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -354,32 +355,53 @@ def build(family: str, neo: str, shared_tools: str) -> dict:
     return sd
 
 
-def write_safetensors(path: str, sd: dict, seed: int, metadata: dict, half: tuple[str, ...] = ()) -> None:
+SAFETENSORS_DTYPES = {
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.float8_e4m3fn: "F8_E4M3",
+}
+
+
+def write_safetensors(
+    path: str,
+    sd: dict,
+    seed: int,
+    metadata: dict,
+    half: tuple[str, ...] = (),
+    dtype_of: Callable[[str], torch.dtype] | None = None,
+) -> None:
     """Write safetensors tensor by tensor: each Rand drawn in chunks from a generator seeded by the seed and its
     name (the same file whatever the order of the families), so no model sits in memory. fp32, except the tensors
-    whose names start with one of ``half``, stored in fp16 (the hosts cast on load)."""
+    whose names start with one of ``half``, stored in fp16 (the hosts cast on load), or as ``dtype_of(name)`` says
+    (fp8 storage: the values are drawn in fp32 and rounded)."""
+    if dtype_of is None:
+        dtype_of = lambda name: torch.float16 if name.startswith(half) else torch.float32  # noqa: E731
     names, header, offset = sorted(sd), {"__metadata__": metadata}, 0
-    dtypes = {n: torch.float16 if n.startswith(half) else torch.float32 for n in names} if half else None
+    dtypes = {n: dtype_of(n) for n in names}
     for name in names:
-        dtype = dtypes[name] if dtypes else torch.float32
+        dtype = dtypes[name]
         size = dtype.itemsize * math.prod(sd[name].shape)
-        label = "F16" if dtype == torch.float16 else "F32"
-        header[name] = {"dtype": label, "shape": list(sd[name].shape), "data_offsets": [offset, offset + size]}
+        header[name] = {
+            "dtype": SAFETENSORS_DTYPES[dtype],
+            "shape": list(sd[name].shape),
+            "data_offsets": [offset, offset + size],
+        }
         offset += size
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)  # tensors 8-byte aligned
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(blob)) + blob)
         for name in names:
-            value, dtype = sd[name], dtypes[name] if dtypes else torch.float32
+            value, dtype = sd[name], dtypes[name]
             if isinstance(value, torch.Tensor):
-                f.write(value.detach().to(dtype).contiguous().numpy().data)
+                f.write(value.detach().to(dtype).contiguous().reshape(-1).view(torch.uint8).numpy().data)
                 continue
             gen = torch.Generator().manual_seed((seed << 32) + zlib.crc32(name.encode()))
             numel = math.prod(value.shape)
             for start in range(0, numel, CHUNK):
                 chunk = value.mean + value.std * torch.randn(min(CHUNK, numel - start), generator=gen)
-                f.write(chunk.to(dtype).numpy().data)
+                f.write(chunk.to(dtype).view(torch.uint8).numpy().data)
 
 
 def read_safetensors(path: str, keys: dict | None = None) -> dict:

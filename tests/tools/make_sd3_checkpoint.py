@@ -225,9 +225,9 @@ def import_forge(forge: str) -> None:
     import backend.loader  # noqa: F401
 
 
-def forge_repo(forge: str, *path: str) -> str:
-    """A path in Forge's bundled SD3 repo folder (configs, tokenizers)."""
-    return os.path.join(forge, "backend", "huggingface", SD3_REPO, *path)
+def forge_repo(forge: str, *path: str, repo: str = SD3_REPO) -> str:
+    """A path in one of Forge's bundled repo folders (configs, tokenizers), SD3's by default."""
+    return os.path.join(forge, "backend", "huggingface", repo, *path)
 
 
 def forge_mmdit(depth: int) -> dict:
@@ -245,13 +245,13 @@ def forge_mmdit(depth: int) -> dict:
     return meta_shapes(model)
 
 
-def forge_clip(forge: str, folder: str) -> dict:
+def forge_clip(forge: str, folder: str, repo: str = SD3_REPO) -> dict:
     """CLIP as Forge's loader builds it (transformers' CLIPTextModel from the bundled config, plus IntegratedCLIP's
     square text_projection and logit_scale), each MLP stored 1 wide: its width is private and ForgeOperations.Linear
     takes the stored shape. Attention, norms and tables stay: CLIPAttention views q/k/v by the config's heads."""
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    config = CLIPTextConfig.from_pretrained(forge_repo(forge, folder))
+    config = CLIPTextConfig.from_pretrained(forge_repo(forge, folder, repo=repo))
     with torch.device("meta"):
         model = CLIPTextModel(config)
     shapes = {}
@@ -291,7 +291,7 @@ def build_forge(forge: str, depth: int, shared_tools: str) -> dict:
     return sd
 
 
-def forge_engine(path: str, modules: list | None = None) -> Any:
+def forge_engine(path: str, modules: list | None = None, expect: str = "StableDiffusion3") -> Any:
     """The host's ``forge_loader`` on the file (and module files), as the WebUI calls it; the load messages it only
     prints (``Missing:``/``Unexpected:``, ``backend/state_dict.py``) fail the check, and every Forge Linear must
     have its weight."""
@@ -317,7 +317,7 @@ def forge_engine(path: str, modules: list | None = None) -> Any:
         ) from e
     finally:
         print("    " + log.getvalue().strip().replace("\n", "\n    "))
-    assert type(engine).__name__ == "StableDiffusion3", type(engine)
+    assert type(engine).__name__ == expect, type(engine)
     assert not re.search(r"(Missing|Unexpected): ", log.getvalue()), "the host did not load every key"
     objects = engine.forge_objects
     for part in (objects.unet.model, objects.clip.cond_stage_model, objects.vae.first_stage_model):

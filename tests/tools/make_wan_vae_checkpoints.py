@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Write tiny random-weight Qwen-Image and Anima checkpoints, with a transparent Wan 2.1 VAE, that Forge Neo runs.
+"""Write tiny random-weight Qwen-Image (-Edit), Anima and Wan 2.1 checkpoints, with a transparent Wan 2.1 VAE, that
+Forge Neo runs.
 
-Both families decode through the Wan 2.1 VAE (``backend/nn/wan_vae.py``) and sample 5-D latents [B, 16, T, h/8, w/8]
+All of them decode through the Wan 2.1 VAE (``backend/nn/wan_vae.py``) and sample 5-D latents [B, 16, T, h/8, w/8]
 (T = 1 for images). Neo builds every component from the fixed configs bundled in ``backend/huggingface/<repo>`` and
 refuses to load a checkpoint without all of them (``backend/loader.py``: each component asserts > 16 tensors), so
 each file holds a transformer, a text encoder and a VAE. What sets each shape:
@@ -17,7 +18,15 @@ each file holds a transformer, a text encoder and a VAE. What sets each shape:
   (``Qwen25_7BVLI``, 28 layers asserted against ``Qwen/Qwen-Image/text_encoder/config.json``): the 152064 x 3584
   embedding and the attention projections are full size, the MLPs 16 wide, ~1.37 B parameters in bf16. Its vision
   tower ``visual.*`` is left out: plain Qwen-Image never runs it, Neo loads with ``strict=False`` and only prints
-  the missing keys (Qwen-Image-Edit would need it).
+  the missing keys.
+* Qwen-Image-Edit: the same file with the vision tower (its MLPs and the merger's hidden width 16 wide, attention
+  and patch conv full: 0.26 B parameters), written as ``random-qwen-image-edit``: Neo takes a checkpoint for the
+  edit model when its path holds "qwen" and "edit" (``backend/loader.py``), and then sends the init image through
+  the vision tower and the VAE as a reference (``backend/diffusion_engine/qwen.py``).
+* Wan 2.1 text-to-video: ``WanModel`` of width 128 (one head) with one block and a 16-wide FFN (Neo reads all three
+  from the keys), UMT5-XXL (the 256384 x 4096 token table, which also names it, full size; q/k/v one dimension per
+  head and the MLPs 1 wide, as the flow tool's T5) in bf16: 2.7 GB. Neo's Wan img2img does not start from the
+  init image (``encode_first_stage`` returns the latent of zeros), so this file serves the extension's refusal.
 * Anima: the DiT (``backend/nn/anima.py``) has 28 blocks and width 2048 fixed by Neo's detection (it asserts 2048 and
   does not count blocks), and every block's self- and cross-attention projections are pinned by
   ``rearrange(..., h=16, d=128)``: ~0.82 B parameters however narrow the rest is, so the DiT is stored in bf16 (fp32
@@ -31,8 +40,9 @@ each file holds a transformer, a text encoder and a VAE. What sets each shape:
 
 Key layout (``huggingface_guess/model_list.py``): Qwen-Image ``model.diffusion_model.*``, ``vae.*``,
 ``text_encoders.qwen25_7b.*`` (the ``.transformer`` variant is never matched); Anima ``model.diffusion_model.*``
-(with ``llm_adapter.*``), ``first_stage_model.*``, ``cond_stage_model.qwen3_06b.transformer.*``. Keep "edit" and
-"kontext" out of the output path: Neo reads model variants from the path.
+(with ``llm_adapter.*``), ``first_stage_model.*``, ``cond_stage_model.qwen3_06b.transformer.*``; Wan
+``model.diffusion_model.*``, ``vae.*``, ``text_encoders.umt5xxl.transformer.*``. Keep "edit" and "kontext" out of the
+output folder: Neo reads model variants from the path (the edit file's own name has them on purpose).
 
 Host flags: ``--bf16-text-enc`` keeps the text encoders' Linears as stored (mmapped); ``--fp32-text-enc`` copies
 them to fp32 (Qwen2.5: +3.3 GB). The Anima DiT stays bf16 (1.65 GB, mmapped) with ``--bf16-unet`` and becomes a
@@ -41,8 +51,9 @@ them to fp32 (Qwen2.5: +3.3 GB). The Anima DiT stays bf16 (1.65 GB, mmapped) wit
 no dtype): 2.2 GB for Qwen2.5's, 0.75 GB for Qwen3's and the adapter's.
 
 Usage (Forge Neo's venv, from Neo's folder):
-    cd /work/hosts/neo/webui && venv/bin/python /work/wt22/tests/tools/make_wan_vae_checkpoints.py \\
-        --neo /work/hosts/neo/webui --out /work/hosts/flow --shared-tools /work/shared/tools qwen-image anima
+    cd /work/hosts/neo/webui && venv/bin/python /work/main/tests/tools/make_wan_vae_checkpoints.py \\
+        --neo /work/hosts/neo/webui --out /work/hosts/flow --shared-tools /work/shared/tools \\
+        qwen-image qwen-image-edit anima wan
 Writes OUT/random-<family>.safetensors. The file is streamed to OUT/random-<family>.partial.safetensors one tensor
 at a time, then checked the way Neo loads it (``split_state_dict``: detection and key split;
 ``load_huggingface_component`` for each part, with the flags above): VAE round trip exact and local, text encoder
@@ -68,8 +79,9 @@ from typing import NamedTuple
 
 import torch
 
-FAMILIES = ("qwen-image", "anima")
+FAMILIES = ("qwen-image", "qwen-image-edit", "anima", "wan")
 QWEN_REPO = "backend/huggingface/Qwen/Qwen-Image"
+WAN_REPO = "backend/huggingface/Wan-AI/Wan2.1-T2V-14B"
 ANIMA_REPO = "backend/huggingface/circlestone-labs/Anima"
 NEO_FLAGS = ["--cpu", "--bf16-text-enc", "--fp32-vae"]  # the check loads the parts as a host with these flags does
 MLP_WIDTH = 16  # width of every MLP-private Linear
@@ -108,7 +120,7 @@ def random_part(name: str, shape: tuple, dtype: torch.dtype, seed: int) -> Part:
     Linear weights N(0, 1/fan_in), so every projection keeps unit scale, narrow ones included."""
     leaf = name.rsplit(".", 2)[-2:]
     if len(shape) == 1 and leaf[-1] == "weight":
-        assert "norm" in name, name
+        assert "norm" in name or name.endswith("ln_q.weight"), name
         std, mean = 0.1, 1.0
     elif name.endswith("embed_tokens.weight"):
         std, mean = 1.0, EMBED_MEAN
@@ -116,9 +128,9 @@ def random_part(name: str, shape: tuple, dtype: torch.dtype, seed: int) -> Part:
         std, mean = 1.0, 0.0
     elif leaf[-1] == "bias":
         std, mean = 0.02, 0.0
-    else:
-        assert len(shape) == 2, (name, shape)
-        std, mean = 1.0 / math.sqrt(shape[1]), 0.0
+    else:  # Linears, convolutions (fan-in: every dimension after the first), Wan's modulation tables
+        assert len(shape) >= 2, (name, shape)
+        std, mean = 1.0 / math.sqrt(math.prod(shape[1:])), 0.0
     seed_n = (seed * 1_000_003 + zlib.crc32(name.encode())) % (1 << 62)
 
     def chunks():
@@ -234,20 +246,69 @@ def qwen_image_transformer(seed: int) -> dict[str, Part]:
     return parts_for("model.diffusion_model.", shapes, torch.float32, seed)
 
 
-def qwen25_text_encoder(neo: str, seed: int) -> dict[str, Part]:
+def qwen25_text_encoder(neo: str, seed: int, vision: bool = False) -> dict[str, Part]:
     """Qwen2.5-VL-7B's language model (``Qwen25_7BVLI``, config asserted equal to the bundled config.json): 28 layers,
     28 query and 4 key/value heads of 128 (``view`` with fixed heads), so only the MLPs narrow. Prefix
     ``text_encoders.qwen25_7b.``: ``clip_target`` tests ``text_encoders..qwen25_7b.transformer...`` (two dots) and
-    always takes the prefix without ``.transformer``. ``visual.*`` is left out (see the module docstring)."""
+    always takes the prefix without ``.transformer``. ``visual.*`` is left out unless ``vision`` (Qwen-Image-Edit
+    runs it on the init image): then the vision tower (``backend/nn/llm/qwen_vl.py``, 32 blocks of width 1280) keeps
+    its patch conv, norms and attention (``reshape`` by 16 heads), and its MLPs and the merger's hidden width
+    (private between ``mlp.0`` and ``mlp.2``) narrow: 0.26 B parameters."""
     from backend.nn.llm.llama import Qwen25_7BVLI
     from backend.utils import read_arbitrary_config
 
     with torch_modules_on_meta():
         model = Qwen25_7BVLI(read_arbitrary_config(os.path.join(neo, QWEN_REPO, "text_encoder")))
-    shapes = {k: s for k, s in shapes_of(model).items() if not k.startswith("visual.")}
-    shapes = narrow(shapes, {"gate_proj.weight": rows(MLP_WIDTH), "up_proj.weight": rows(MLP_WIDTH)})
-    shapes = narrow(shapes, {"down_proj.weight": cols(MLP_WIDTH)})
+    shapes = {k: s for k, s in shapes_of(model).items() if vision or not k.startswith("visual.")}
+    shapes = narrow(
+        shapes,
+        {
+            "gate_proj.weight": rows(MLP_WIDTH),
+            "up_proj.weight": rows(MLP_WIDTH),
+            "gate_proj.bias": rows(MLP_WIDTH),
+            "up_proj.bias": rows(MLP_WIDTH),
+            "merger.mlp.0.weight": rows(MLP_WIDTH),
+            "merger.mlp.0.bias": rows(MLP_WIDTH),
+        },
+    )
+    shapes = narrow(shapes, {"down_proj.weight": cols(MLP_WIDTH), "merger.mlp.2.weight": cols(MLP_WIDTH)})
     return parts_for("text_encoders.qwen25_7b.", shapes, torch.bfloat16, seed)
+
+
+def wan_transformer(seed: int) -> dict[str, Part]:
+    """``WanModel`` (``backend/nn/wan.py``) as Neo's detection reads it from the keys: width from
+    ``head.modulation`` (128: one head of 128), FFN width from ``blocks.0.ffn.0`` (16), one block, text-to-video
+    (no ``img_emb``), 16 latent channels in and out. fp32, 0.6 M parameters."""
+    from backend.nn.wan import WanModel
+
+    with torch.device("meta"):
+        model = WanModel(model_type="t2v", dim=128, ffn_dim=MLP_WIDTH, num_heads=1, num_layers=1, in_dim=16, out_dim=16)
+    return parts_for("model.diffusion_model.", shapes_of(model), torch.float32, seed)
+
+
+def umt5_text_encoder(neo: str, seed: int) -> dict[str, Part]:
+    """UMT5-XXL as Neo builds it for Wan (``IntegratedT5`` from the bundled config; the loader names it umt5xxl by
+    its 256384-token table, which is shape-checked and so full size: 1.05 B of the 1.09 B parameters): its 24 layers
+    with their own relative attention biases and norms at full size; q/k/v one dimension per head (the attention
+    takes the head size from q's width) and the gated MLP 1 wide, as ``make_flow_checkpoints.t5xxl_narrow``. bf16."""
+    from backend.nn.t5 import IntegratedT5
+    from backend.utils import read_arbitrary_config
+
+    config = read_arbitrary_config(os.path.join(neo, WAN_REPO, "text_encoder"))
+    with torch.device("meta"):
+        model = IntegratedT5(config)
+    heads = config["num_heads"]
+    shapes = {k: s for k, s in shapes_of(model).items() if k != "logit_scale"}
+    shapes = narrow(
+        shapes,
+        {
+            "SelfAttention.[qkv].weight": rows(heads),
+            "SelfAttention.o.weight": cols(heads),
+            "wi_[01].weight": rows(1),
+            "wo.weight": cols(1),
+        },
+    )
+    return parts_for("text_encoders.umt5xxl.", shapes, torch.bfloat16, seed)
 
 
 def anima_config() -> dict:
@@ -464,14 +525,23 @@ def check_vae(vae_model, guess) -> str:
     return f"VAE: latent = block mean (max err {err:.1e}), decode {level_err:.1e} levels off +0.25, exact, local"
 
 
-def check_qwen_image(path: str) -> list[str]:
-    """Detection QwenImage (1 block); TE finite and prompt-dependent; DiT finite and context-dependent; VAE exact."""
+def check_qwen_image(path: str, edit: bool = False) -> list[str]:
+    """Detection QwenImage (1 block); TE finite and prompt-dependent; DiT finite and context-dependent; VAE exact.
+    ``edit``: the vision tower is in the file and loads, and its tokens for an image are finite and image-dependent
+    (``preprocess_embed``, as QwenTextProcessingEngine calls it for Qwen-Image-Edit's reference)."""
     out = []
     guess, load = load_parts(path, "QwenImage")
     assert guess.unet_config.get("num_layers") == 1 and guess.unet_config.get("in_channels") == 64, guess.unet_config
     out.append(f"detected {type(guess).__name__} {guess.huggingface_repo} unet_config={guess.unet_config}")
     tok = load("tokenizer")
-    te = load("text_encoder", lambda k: k.startswith("visual."))
+    te = load("text_encoder", (lambda k: False) if edit else (lambda k: k.startswith("visual.")))
+    if edit:
+        gen = torch.Generator().manual_seed(3)
+        images = [torch.rand(1, 384, 384, 3, generator=gen) for _ in range(2)]  # encode_vision's [B, H, W, C] in 0..1
+        (v1, grid), (v2, _) = (te.preprocess_embed({"type": "image", "data": im}, "cpu") for im in images)
+        assert v1.shape[-1] == 3584 and torch.isfinite(v1).all() and v1.std() > 0, "vision tower output"
+        assert (v1 - v2).abs().max() > 1e-3, "vision tower output does not depend on the image"
+        out.append(f"vision: {tuple(v1.shape)} tokens for a 384x384 image (grid {grid.tolist()}), image-dependent")
     template = "<|im_start|>system\nDescribe the image by detailing the color, shape, size, texture, quantity, text, "
     template += "spatial relationships of the objects and background:<|im_end|>\n<|im_start|>user\n{}<|im_end|>\n"
     template += "<|im_start|>assistant\n"
@@ -533,6 +603,37 @@ def check_anima(path: str) -> list[str]:
     return out
 
 
+def check_wan(path: str) -> list[str]:
+    """Detection WAN21_T2V (width 128, one block); UMT5 finite and prompt-dependent; DiT finite and context-dependent
+    on a [1, 16, 1, 8, 8] latent; VAE exact (its img2img refusal is the extension's, see the live test)."""
+    out = []
+    guess, load = load_parts(path, "WAN21_T2V")
+    config = guess.unet_config
+    assert (config.get("dim"), config.get("num_layers"), config.get("model_type")) == (128, 1, "t2v"), config
+    out.append(f"detected {type(guess).__name__} {guess.huggingface_repo} dim 128, 1 block, t2v")
+    tok = load("tokenizer")
+    te = load("text_encoder")
+
+    def encode(prompt):  # umt5_engine: the tokens (with EOS) through the encoder
+        return te.transformer(torch.tensor([tok([prompt])["input_ids"][0]]))
+
+    z1, z2 = encode("a red cube"), encode("a blue sphere")
+    assert z1.shape[-1] == 4096 and torch.isfinite(z1).all() and z1.std() > 0, "UMT5 output"
+    assert (z1[:, -1] - z2[:, -1]).abs().max() > 1e-3, "UMT5 output does not depend on the prompt"
+    out.append(f"TE: UMT5-XXL {tuple(z1.shape)} finite, prompt-dependent")
+    te = None
+    dit = load("transformer")
+    x = torch.randn(1, 16, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    v1 = dit(x, torch.tensor([0.5]), context=z1.float())
+    v2 = dit(x, torch.tensor([0.5]), context=z2.float())
+    assert v1.shape == x.shape and torch.isfinite(v1).all() and v1.std() > 0, "transformer output"
+    assert (v1 - v2).abs().max() > 0, "transformer output does not depend on the context"
+    out.append(f"DiT: {tuple(v1.shape)} finite, context changes it by {(v1 - v2).abs().max():.2e}")
+    dit = None
+    out.append(check_vae(load("vae"), guess))
+    return out
+
+
 def set_unet_storage(dtype: torch.dtype) -> None:
     """Load the transformer in its file dtype (as a host started with --fp32-unet / --bf16-unet to match)."""
     import backend.args
@@ -543,9 +644,14 @@ def set_unet_storage(dtype: torch.dtype) -> None:
 
 def build(family: str, neo: str, shared: str, seed: int) -> tuple[dict[str, Part], torch.dtype]:
     """All tensors of a family's file (the random ones generated lazily) and its transformer's dtype."""
-    if family == "qwen-image":
+    if family in ("qwen-image", "qwen-image-edit"):
         vae = transparent_wan_vae(neo, QWEN_REPO, shared)
-        parts = {**qwen_image_transformer(seed), **qwen25_text_encoder(neo, seed)}
+        parts = {**qwen_image_transformer(seed), **qwen25_text_encoder(neo, seed, vision=family == "qwen-image-edit")}
+        parts.update({"vae." + k: fixed(v) for k, v in vae.items()})
+        return parts, torch.float32
+    if family == "wan":
+        vae = transparent_wan_vae(neo, WAN_REPO, shared)
+        parts = {**wan_transformer(seed), **umt5_text_encoder(neo, seed)}
         parts.update({"vae." + k: fixed(v) for k, v in vae.items()})
         return parts, torch.float32
     vae = transparent_wan_vae(neo, ANIMA_REPO, shared)
@@ -599,7 +705,12 @@ def main() -> None:
             del parts
             set_unet_storage(dit_dtype)
             with torch.inference_mode():
-                results = check_qwen_image(partial) if family == "qwen-image" else check_anima(partial)
+                if family == "wan":
+                    results = check_wan(partial)
+                elif family.startswith("qwen-image"):
+                    results = check_qwen_image(partial, edit=family == "qwen-image-edit")
+                else:
+                    results = check_anima(partial)
         except BaseException:
             if os.path.exists(partial):
                 os.remove(partial)
