@@ -65,14 +65,18 @@ FAMILIES = {
     "lumina2": FlowFamily((*USUAL, "Res Multistep"), cfg=4.0),
     "flux2-klein-4b": FlowFamily(USUAL, scheduler="Flux2", latent_block=16, gain_vae="gain16-klein"),
     "qwen-image": FlowFamily(USUAL, gain_vae="gain16-wan"),
+    "qwen-image-edit": FlowFamily(USUAL, gain_vae="gain16-wan"),
     "anima": FlowFamily((*USUAL, "ER SDE"), cfg=4.0, gain_vae="gain16-wan"),
     "sd3": FlowFamily(USUAL, cfg=4.0, gain_vae="gain16-sd3"),
 }
 """Each family with the settings its users run (Neo's presets, ``modules_forge/presets.py``): distilled models at
 CFG 1, Chroma, Lumina 2, Anima and SD3 (on A1111 1.10) with real CFG; Klein on its own "Flux2" schedule type (a
 16-pixel latent grid); Qwen-Image and Anima on 5-D latents of the Wan VAE. Flux Kontext is Flux dev read from a path
-with "kontext" in it (Neo's rule): the init image then also goes to the model as a reference latent, as it always
-does for Klein."""
+with "kontext" in it, Qwen-Image-Edit a Qwen-Image file (with the vision tower) from a path with "qwen" and "edit"
+(Neo's rules): the init image then also goes to the model as a reference, as it always does for Klein."""
+
+REFERENCE_FREE_TWIN = {"flux-kontext": "flux-dev", "qwen-image-edit": "qwen-image"}
+"""Families that take the init image as a reference too, and the same weights without that (the comparison)."""
 
 
 @dataclass
@@ -283,15 +287,16 @@ def test_the_preview_keeps_exactly_the_pixels_a_run_keeps(run):
     assert not exact[free == 0].any(), "pixels free from the first call are generated"
 
 
-def test_the_init_image_reaches_kontext_as_a_reference_and_held_pixels_stay_exact(run):
-    """Flux Kontext (Flux dev's weights under a "kontext" path) gets the init image as a reference latent besides
-    the start latent: the map still holds its black half exactly, and the free half differs from the same run on
-    plain Flux dev, which has no reference."""
-    if run.name != "flux-kontext":
-        pytest.skip("only Flux Kontext reads a reference from this file's path")
-    dev = configured().get("flux-dev")
+def test_the_init_image_reaches_an_edit_model_as_a_reference_and_held_pixels_stay_exact(run):
+    """Flux Kontext (Flux dev's weights under a "kontext" path) and Qwen-Image-Edit (under a "qwen...edit" path: the
+    init image also goes through the text encoder's vision tower) get the init image as a reference besides the
+    start latent: the map still holds its black half exactly, and the free half differs from the same run on the
+    same weights without the reference (Flux dev, Qwen-Image)."""
+    if run.name not in REFERENCE_FREE_TWIN:
+        pytest.skip(f"{run.name} reads no reference from its file's path")
+    dev = configured().get(REFERENCE_FREE_TWIN[run.name])
     if dev is None:
-        pytest.skip(f"{CHECKPOINTS_VARIABLE} names no flux-dev checkpoint to compare with")
+        pytest.skip(f"{CHECKPOINTS_VARIABLE} names no {REFERENCE_FREE_TWIN[run.name]} checkpoint to compare with")
     args = {"enabled": True, "map": grey(checks.half_map(W, H)), "preserve": False}
     body = run.request(args, denoising_strength=1.0)
     (with_reference,), _ = generate(run.webui, body)
@@ -300,3 +305,24 @@ def test_the_init_image_reaches_kontext_as_a_reference_and_held_pixels_stay_exac
     for out in (with_reference, without):
         assert np.array_equal(out[:, : W // 2], run.source[:, : W // 2])
     assert not np.array_equal(with_reference[:, W // 2 :], without[:, W // 2 :]), "the reference reached the model"
+
+
+def test_a_model_whose_img2img_ignores_the_init_image_is_refused_with_a_message():
+    """Forge Neo's Wan 2.1 starts img2img from an empty latent (``encode_first_stage`` returns the latent of zeros
+    and passes the picture only as a concatenated condition): a map there would hold pixels on a blank, so the
+    extension refuses it with a message that says why (HTTP 4xx), while the host's own img2img runs and the next
+    request works. Set ``wan=<checkpoint>`` in DIFFDIFF_TEST_CHECKPOINTS (tests/tools/make_wan_vae_checkpoints.py)."""
+    wanted = configured().get("wan")
+    if wanted is None:
+        pytest.skip(f"{CHECKPOINTS_VARIABLE} names no wan checkpoint")
+    webui = WebUI(webui_url())
+    with on_checkpoint(webui, checkpoint_title(webui, wanted)):
+        run = Run("wan", FlowFamily(("Euler",)), webui, baked_vae(webui), block_image(W, H, seed=11))
+        status, out = webui.request("POST", "/sdapi/v1/img2img", run.request(steps=2))
+        assert status == 200, f"the host's own Wan img2img fails: {out}"
+        args = {"enabled": True, "map": grey(checks.half_map(W, H))}
+        status, out = webui.request("POST", "/sdapi/v1/img2img", run.request(args, denoising_strength=1.0, steps=2))
+        assert 400 <= status < 500, (status, out)
+        assert "does not start from the init image" in str(out), out
+        status, out = webui.request("POST", "/sdapi/v1/img2img", run.request(steps=2))
+        assert status == 200, "the WebUI works on after the refusal"
