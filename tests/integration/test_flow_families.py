@@ -53,6 +53,9 @@ class FlowFamily:
     """Part of the name of the gain-16 transparent VAE of its VAE's layout, which replaces the one inside the test
     file for the continuous-strength measurement (the Flux VAE's layout: 16 channels, scale 0.3611, shift 0.1159;
     None: there is none, the file's own serves)."""
+    batch: bool = True
+    """The host runs a batch of it (Neo's Qwen-Image-Edit does not, also without this extension: its reference latent
+    has a batch of 1); where not, several images of one run come from the batch count instead."""
 
 
 USUAL = ("Euler", "Euler a", "DPM++ 2M", "DPM++ 2M SDE", "Heun", "LCM")
@@ -65,7 +68,7 @@ FAMILIES = {
     "lumina2": FlowFamily((*USUAL, "Res Multistep"), cfg=4.0),
     "flux2-klein-4b": FlowFamily(USUAL, scheduler="Flux2", latent_block=16, gain_vae="gain16-klein"),
     "qwen-image": FlowFamily(USUAL, gain_vae="gain16-wan"),
-    "qwen-image-edit": FlowFamily(USUAL, gain_vae="gain16-wan"),
+    "qwen-image-edit": FlowFamily(USUAL, gain_vae="gain16-wan", batch=False),
     "anima": FlowFamily((*USUAL, "ER SDE"), cfg=4.0, gain_vae="gain16-wan"),
     "sd3": FlowFamily(USUAL, cfg=4.0, gain_vae="gain16-sd3"),
 }
@@ -224,7 +227,15 @@ def test_fan_and_batch(run):
     change = [np.abs(out[:, a:b] - source[:, a:b]).mean() for a, b in zip(bounds, bounds[1:])]
     assert change[0] == 0 and change[2] > 1.0, change
     args = {"enabled": True, "map": grey(checks.half_map(W, H)), "preserve": False}
-    images, _ = generate(run.webui, run.request(args, batch_size=2, denoising_strength=1.0))
+    status, response = run.webui.request(
+        "POST", "/sdapi/v1/img2img", run.request(args, batch_size=2, denoising_strength=1.0)
+    )
+    if status != 200:
+        plain, _ = run.webui.request("POST", "/sdapi/v1/img2img", run.request(batch_size=2, denoising_strength=1.0))
+        assert plain != 200, f"a batch of 2 fails with the map only: {response}"
+        warnings.warn(f"{run.name}: a batch of 2 fails without the extension too: {response}", stacklevel=1)
+        return  # the family allows no batch on this host (Neo's Qwen-Image-Edit: a batch-1 reference latent)
+    images = [decode(i) for i in response["images"]]
     for out in images[-2:]:
         assert np.array_equal(out[:, : W // 2], run.source[:, : W // 2])
     assert not np.array_equal(images[-2][:, W // 2 :], images[-1][:, W // 2 :]), "each image has its own noise"
@@ -254,8 +265,9 @@ def test_continuous_strength_at_few_steps(run, steps):
     m = np.tile(np.round(np.linspace(0, 255, width // 8)).astype(np.uint8).repeat(8), (H, 1))
     m[:, :32] = 0
     args = {"enabled": True, "map": grey(m), "preserve": False, "continuous": True}
+    three = {"batch_size": 3} if run.family.batch else {"n_iter": 3}
     outs, info = generate(
-        run.webui, run.payload(image, gain_vae(run), args, denoising_strength=1.0, steps=steps, batch_size=3)
+        run.webui, run.payload(image, gain_vae(run), args, denoising_strength=1.0, steps=steps, **three)
     )
     assert "Differential diffusion continuous: True" in infotext(info)
     for out in outs:
