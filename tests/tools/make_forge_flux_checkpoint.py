@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write a full-size random-weight Flux.1 dev checkpoint in fp8 storage that Forge (dfdcbab6) loads and runs.
+"""Write a full-size random-weight Flux.1 dev (or Chroma) checkpoint in fp8 storage that Forge (dfdcbab6) runs.
 
 Forge fixes Flux's size: its huggingface_guess (``repositories/huggingface_guess/huggingface_guess/detection.py``)
 answers any file with ``double_blocks.0.img_attn.norm.key_norm.scale`` with width 3072, 24 heads, 19 double and 38
@@ -8,6 +8,11 @@ only way it fits a 24 GB machine is Forge's fp8 storage: a file whose tensors ar
 ``backend/loader.py`` keep the transformer in fp8 ("Using Detected UNet Type"), and ``ForgeOperations.Linear``
 takes each stored weight as it is (no copy), casting it to the computation dtype (fp32 on the CPU test host) at each
 call. So every transformer tensor is written in fp8 (drawn in fp32, rounded): 11.9 GB.
+
+``--chroma``: Forge takes a Flux file without ``guidance_in`` but with Chroma's approximator
+(``distilled_guidance_layer.*``) for Chroma (``backend/loader.py``, ``GuessChroma``: the same fixed width and depths,
+the approximator 5120 wide with 5 layers, no modulation Linears in the blocks) and gives it T5 only: 8.9 B parameters
+in fp8, T5 narrow in fp16, the same VAE; no CLIP-L in the file.
 
 The rest as ``make_sd3_checkpoint.py --forge`` does for SD3: CLIP-L (MLPs 1 wide) and T5-XXL (``t5xxl_narrow``) in
 fp16, which ``ForgeOperations.Linear`` takes at any shape, and the transparent VAE of the Flux layout (16 channels,
@@ -53,29 +58,41 @@ from make_flow_checkpoints import (  # noqa: E402  (sibling tools, not a package
 from make_sd3_checkpoint import PROMPT, assert_live, check_forge_vae, forge_clip, forge_engine, import_forge  # noqa: E402
 
 FLUX_REPO = "black-forest-labs/FLUX.1-dev"
+CHROMA_REPO = "Chroma"
 
 
-def forge_flux_shapes() -> dict:
-    """Forge's Flux transformer as its detection configures every Flux file (width 3072, 19 + 38 blocks, with
-    guidance_in for dev), on the meta device: its tensors' shapes, in Forge's (BFL) names."""
-    from backend.nn.flux import IntegratedFluxTransformer2DModel
-
+def forge_flux_shapes(chroma: bool = False) -> dict:
+    """Forge's Flux (or Chroma) transformer as its detection configures every such file (width 3072, 19 + 38 blocks,
+    with guidance_in for dev; Chroma's approximator 5120 wide, 5 layers), on the meta device: its tensors' shapes,
+    in Forge's (BFL) names."""
+    sizes = dict(in_channels=16, vec_in_dim=768, context_in_dim=4096, hidden_size=3072, mlp_ratio=4.0, num_heads=24,
+                 depth=19, depth_single_blocks=38, axes_dim=[16, 56, 56], theta=10000, qkv_bias=True)  # fmt: skip
     with torch.device("meta"):
-        model = IntegratedFluxTransformer2DModel(
-            in_channels=16, vec_in_dim=768, context_in_dim=4096, hidden_size=3072, mlp_ratio=4.0, num_heads=24,
-            depth=19, depth_single_blocks=38, axes_dim=[16, 56, 56], theta=10000, qkv_bias=True, guidance_embed=True,
-        )  # fmt: skip
+        if chroma:
+            from backend.nn.chroma import IntegratedChromaTransformer2DModel
+
+            model = IntegratedChromaTransformer2DModel(
+                **sizes, guidance_out_dim=3072, guidance_hidden_dim=5120, guidance_n_layers=5
+            )
+        else:
+            from backend.nn.flux import IntegratedFluxTransformer2DModel
+
+            model = IntegratedFluxTransformer2DModel(**sizes, guidance_embed=True)
     return meta_shapes(model)
 
 
-def build(forge: str, shared_tools: str) -> dict:
-    """Every key Forge's Flux loader reads, random ones as Rand, the VAE transparent."""
+def build(forge: str, shared_tools: str, chroma: bool = False) -> dict:
+    """Every key Forge's Flux (or Chroma) loader reads, random ones as Rand, the VAE transparent."""
     from backend.nn.vae import IntegratedAutoencoderKL
 
-    sd = {DIT + k: v for k, v in randomise(forge_flux_shapes(), std=0.02).items()}
-    sd.update({f"text_encoders.clip_l.{k}": v for k, v in forge_clip(forge, "text_encoder", repo=FLUX_REPO).items()})
-    sd.update(t5xxl_narrow(forge, f"{FLUX_REPO}/text_encoder_2"))
-    config = IntegratedAutoencoderKL.load_config(os.path.join(forge, "backend", "huggingface", FLUX_REPO, "vae"))
+    repo = CHROMA_REPO if chroma else FLUX_REPO
+    sd = {DIT + k: v for k, v in randomise(forge_flux_shapes(chroma), std=0.02).items()}
+    if chroma:
+        sd.update(t5xxl_narrow(forge, f"{repo}/text_encoder"))
+    else:
+        sd.update({f"text_encoders.clip_l.{k}": v for k, v in forge_clip(forge, "text_encoder", repo=repo).items()})
+        sd.update(t5xxl_narrow(forge, f"{repo}/text_encoder_2"))
+    config = IntegratedAutoencoderKL.load_config(os.path.join(forge, "backend", "huggingface", repo, "vae"))
     with torch.device("meta"):
         expected = meta_shapes(IntegratedAutoencoderKL.from_config(config))
     vae = flux_vae(shared_tools)
@@ -91,19 +108,21 @@ def dtype_of(name: str) -> torch.dtype:
     return torch.float16 if name.startswith("text_encoders.") else torch.float32
 
 
-def check(path: str, run_transformer: bool) -> None:
+def check(path: str, run_transformer: bool, chroma: bool = False) -> None:
     """Split as the host does, load through forge_loader, run the parts (see the module docstring)."""
     from backend import memory_management
 
-    FAMILIES.setdefault("flux-dev-forge", ("Flux", FLUX_REPO, "t5xxl"))  # split_like_neo's expected guess
+    # split_like_neo's expected guess (Chroma: huggingface_guess says Flux schnell; Forge's loader then remaps it)
+    FAMILIES.setdefault("flux-dev-forge", ("Flux", FLUX_REPO, "t5xxl"))
+    FAMILIES.setdefault("chroma-forge", ("FluxSchnell", "black-forest-labs/FLUX.1-schnell", "t5xxl"))
     torch.manual_seed(0)
-    guess, _ = split_like_neo(read_safetensors(path), "flux-dev-forge")
-    assert guess.unet_config["hidden_size"] == 3072 and guess.unet_config["guidance_embed"]
+    guess, _ = split_like_neo(read_safetensors(path), "chroma-forge" if chroma else "flux-dev-forge")
+    assert guess.unet_config["hidden_size"] == 3072 and guess.unet_config["guidance_embed"] != chroma
     with tempfile.TemporaryDirectory() as tmp:
-        link = os.path.join(tmp, "random-flux-dev-12b-fp8.safetensors")
+        link = os.path.join(tmp, os.path.basename(path).replace(".partial", ""))
         os.symlink(path, link)
         start = time.time()
-        engine = forge_engine(link, expect="Flux")
+        engine = forge_engine(link, expect="Chroma" if chroma else "Flux")
         model = engine.forge_objects.unet.model
         storage = getattr(model.diffusion_model, "storage_dtype", None)
         assert storage == torch.float8_e4m3fn, f"the transformer is held in {storage}, not fp8"
@@ -111,20 +130,23 @@ def check(path: str, run_transformer: bool) -> None:
               f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.1f} GB")  # fmt: skip
         check_forge_vae(engine)
         cond = engine.get_learned_conditioning([PROMPT])
-        context, vector = cond["crossattn"], cond["vector"]
-        assert context.shape[0] == 1 and context.shape[2] == 4096 and tuple(vector.shape) == (1, 768)
+        if chroma:  # T5 only
+            cond = {"crossattn": cond}
+        context = cond["crossattn"]
+        extra = {{"vector": "y"}.get(k, k): v for k, v in cond.items() if k != "crossattn"}
+        assert context.shape[0] == 1 and context.shape[2] == 4096
         assert_live("T5-XXL", context)
-        assert_live("CLIP-L (pooled)", vector)
-        print(f"  prompt {PROMPT!r}: context {tuple(context.shape)}, pooled {tuple(vector.shape)}")
+        if not chroma:
+            assert tuple(extra["y"].shape) == (1, 768)
+            assert_live("CLIP-L (pooled)", extra["y"])
+        print(f"  prompt {PROMPT!r}: context {tuple(context.shape)}, {sorted(extra)}")
         if run_transformer:
             unet = engine.forge_objects.unet
             memory_management.load_model_gpu(unet)
             x = torch.randn(1, 16, 8, 8)
             start = time.time()
             with torch.inference_mode():
-                out = unet.model.apply_model(
-                    x, torch.tensor([0.7]), c_crossattn=context, y=vector, guidance=cond["guidance"]
-                )
+                out = unet.model.apply_model(x, torch.tensor([0.7]), c_crossattn=context, **extra)
             assert tuple(out.shape) == (1, 16, 8, 8)
             assert_live("Flux (denoised - x)", out - x)
             print(f"  transformer: one call in {time.time() - start:.0f} s, output std {out.std():.3g}")
@@ -138,23 +160,25 @@ def main() -> None:
     ap.add_argument("--forge", required=True, help="a Forge checkout (dfdcbab6: its loader, Flux engine, configs)")
     ap.add_argument("--out", required=True, help="the checkpoint to write (.safetensors)")
     ap.add_argument("--no-run", action="store_true", help="load and check, but do not run the 12 B transformer")
+    ap.add_argument("--chroma", action="store_true", help="Chroma (8.9 B, T5 only) instead of Flux.1 dev")
     ap.add_argument("--shared-tools", default=os.path.join(REPO_ROOT, "..", "shared", "tools"))
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     out, shared = os.path.abspath(a.out), os.path.abspath(a.shared_tools)
     import_forge(os.path.abspath(a.forge))
-    sd = build(os.path.abspath(a.forge), shared)
+    sd = build(os.path.abspath(a.forge), shared, a.chroma)
     counts: dict[str, int] = {}
     for k, v in sd.items():
         part = k.split(".")[1] if k.startswith("text_encoders.") else k.split(".")[0]
         counts[part] = counts.get(part, 0) + math.prod(v.shape)
     partial = out + ".partial"
     start = time.time()
-    write_safetensors(partial, sd, a.seed, {"random": "flux-dev", "host": "forge (fp8 transformer)"}, dtype_of=dtype_of)
+    family = "chroma" if a.chroma else "flux-dev"
+    write_safetensors(partial, sd, a.seed, {"random": family, "host": "forge (fp8 transformer)"}, dtype_of=dtype_of)
     print(f"  written in {time.time() - start:.0f} s")
     del sd
     try:
-        check(partial, not a.no_run)
+        check(partial, not a.no_run, a.chroma)
     except BaseException:
         os.remove(partial)
         raise
