@@ -9,6 +9,8 @@ Run it alone on that host (about 10 model calls).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -34,6 +36,7 @@ def run():
     if wanted is None:
         pytest.skip(f"{CHECKPOINTS_VARIABLE} names no {NAME} checkpoint")
     webui = WebUI(webui_url())
+    webui.request = functools.partial(webui.request, timeout=3600)  # one 12 B call takes minutes on a CPU
     with on_checkpoint(webui, checkpoint_title(webui, wanted)):
         family = FlowFamily(("Euler",), guidance=True)
         yield Run(NAME, family, webui, baked_vae(webui), block_image(W, H, seed=11))
