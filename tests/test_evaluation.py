@@ -18,7 +18,7 @@ from lib_diffdiff.evaluation.inputs import folder_images, square, synthetic_imag
 from lib_diffdiff.evaluation.methods import Settings, body
 from lib_diffdiff.evaluation.protocol import Plan, run_generations, score
 from lib_diffdiff.evaluation.report import Progress
-from lib_diffdiff.tools.cli import main
+from lib_diffdiff.cli import main
 from tests.fake_api import FakeWebUI
 
 SIZE = 32

@@ -13,7 +13,7 @@ from lib_diffdiff.evaluation.client import Cache, WebUIClient
 from lib_diffdiff.evaluation.inputs import synthetic_images
 from lib_diffdiff.evaluation.methods import Settings, body
 from lib_diffdiff.evaluation.patterns import pattern
-from lib_diffdiff.tools.cli import main
+from lib_diffdiff.cli import main
 
 from .webui import URL_VARIABLE, webui_url
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import ChangeMapError
-from ..evaluation.command import add_parser as add_evaluate_webui
-from ..maps.reading import load_change_map
-from ..maps.transforms import invert
-from ..sources import made_map
-from .fan import fan_map, fan_strengths, parse_strengths
-from .metrics import cam, dam, edit_strength_map
-from .preview import SCHEDULES, render_preview
+from .errors import ChangeMapError
+from .evaluation.command import add_parser as add_evaluate_webui
+from .maps.reading import load_change_map
+from .maps.transforms import invert
+from .sources import made_map
+from .tools.fan import fan_map, fan_strengths, parse_strengths
+from .tools.metrics import cam, dam, edit_strength_map
+from .tools.preview import SCHEDULES, render_preview
 
 
 def _save_map(m: np.ndarray, path: Path, bits: int) -> None:
