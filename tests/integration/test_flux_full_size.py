@@ -1,10 +1,11 @@
-"""Flux.1 dev at its full size, live: the smoke checks for a host that loads Flux only at 12 B parameters (Forge
-dfdcbab6 fixes the width and depth, whatever the file's keys say), with a random checkpoint in fp8 storage made by
-tests/tools/make_forge_flux_checkpoint.py. One model call takes minutes on a CPU, so only the two properties every
-other family proves at length: a constant map is img2img bit for bit, and pixels the map keeps stay exact.
+"""Flux.1 dev and Chroma at their full size, live: the smoke checks for a host that loads them only at 12 B and 8.9 B
+parameters (Forge dfdcbab6 fixes the width and depth, whatever the file's keys say), with random checkpoints in fp8
+storage made by tests/tools/make_forge_flux_checkpoint.py (``--chroma``). One model call takes minutes on a CPU, so
+only the two properties every other family proves at length: a constant map is img2img bit for bit, and pixels the
+map keeps stay exact.
 
-Set DIFFDIFF_WEBUI_URL and DIFFDIFF_TEST_CHECKPOINTS with ``flux-dev-12b=<checkpoint name>``; skipped otherwise.
-Run it alone on that host (about 10 model calls).
+Set DIFFDIFF_WEBUI_URL and DIFFDIFF_TEST_CHECKPOINTS with ``flux-dev-12b=<checkpoint name>`` and/or
+``chroma-9b=<checkpoint name>``; each one not named is skipped. Run it alone on that host (about 10 model calls each).
 """
 
 from __future__ import annotations
@@ -27,19 +28,23 @@ pytestmark = [
 
 W = H = 64
 STEPS = 4
-NAME = "flux-dev-12b"
+FAMILIES = {
+    "flux-dev-12b": FlowFamily(("Euler",), guidance=True),
+    "chroma-9b": FlowFamily(("Euler",), cfg=4.0),
+}
+"""Each at the CFG its users run: Flux dev distilled (CFG 1, guidance 3.5), Chroma with real CFG."""
 
 
-@pytest.fixture(scope="module")
-def run():
-    wanted = configured().get(NAME)
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def run(request):
+    name = request.param
+    wanted = configured().get(name)
     if wanted is None:
-        pytest.skip(f"{CHECKPOINTS_VARIABLE} names no {NAME} checkpoint")
+        pytest.skip(f"{CHECKPOINTS_VARIABLE} names no {name} checkpoint")
     webui = WebUI(webui_url())
     webui.request = functools.partial(webui.request, timeout=3600)  # one 12 B call takes minutes on a CPU
     with on_checkpoint(webui, checkpoint_title(webui, wanted)):
-        family = FlowFamily(("Euler",), guidance=True)
-        yield Run(NAME, family, webui, baked_vae(webui), block_image(W, H, seed=11))
+        yield Run(name, FAMILIES[name], webui, baked_vae(webui), block_image(W, H, seed=11))
 
 
 def test_a_constant_map_is_img2img(run):
