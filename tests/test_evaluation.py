@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lib_diffdiff.cli import main
 from lib_diffdiff.evaluation import patterns as pat
 from lib_diffdiff.evaluation.client import Cache, RequestFailed, WebUIClient
 from lib_diffdiff.evaluation.distance import choose, lpips_distance
@@ -18,7 +19,6 @@ from lib_diffdiff.evaluation.inputs import folder_images, square, synthetic_imag
 from lib_diffdiff.evaluation.methods import Settings, body
 from lib_diffdiff.evaluation.protocol import Plan, run_generations, score
 from lib_diffdiff.evaluation.report import Progress
-from lib_diffdiff.cli import main
 from tests.fake_api import FakeWebUI
 
 SIZE = 32

@@ -9,11 +9,11 @@ import json
 import numpy as np
 import pytest
 
+from lib_diffdiff.cli import main
 from lib_diffdiff.evaluation.client import Cache, WebUIClient
 from lib_diffdiff.evaluation.inputs import synthetic_images
 from lib_diffdiff.evaluation.methods import Settings, body
 from lib_diffdiff.evaluation.patterns import pattern
-from lib_diffdiff.cli import main
 
 from .webui import URL_VARIABLE, webui_url
 
