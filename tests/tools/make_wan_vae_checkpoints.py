@@ -525,6 +525,17 @@ def check_vae(vae_model, guess) -> str:
     return f"VAE: latent = block mean (max err {err:.1e}), decode {level_err:.1e} levels off +0.25, exact, local"
 
 
+def check_dit(dit: torch.nn.Module, c1: torch.Tensor, c2: torch.Tensor) -> str:
+    """The transformer on a [1, 16, 1, 8, 8] latent with two prompts' contexts: finite, not constant, and the
+    context changes it."""
+    x = torch.randn(1, 16, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    v1 = dit(x, torch.tensor([0.5]), context=c1.float())
+    v2 = dit(x, torch.tensor([0.5]), context=c2.float())
+    assert v1.shape == x.shape and torch.isfinite(v1).all() and v1.std() > 0, "transformer output"
+    assert (v1 - v2).abs().max() > 0, "transformer output does not depend on the context"
+    return f"DiT: {tuple(v1.shape)} finite, std {v1.std():.2f}, context changes it by {(v1 - v2).abs().max():.2e}"
+
+
 def check_qwen_image(path: str, edit: bool = False) -> list[str]:
     """Detection QwenImage (1 block); TE finite and prompt-dependent; DiT finite and context-dependent; VAE exact.
     ``edit``: the vision tower is in the file and loads, and its tokens for an image are finite and image-dependent
@@ -557,14 +568,7 @@ def check_qwen_image(path: str, edit: bool = False) -> list[str]:
     assert (z1[:, -8:] - z2[:, -8:]).abs().max() > 1e-3, "Qwen2.5 output does not depend on the prompt"
     out.append(f"TE: Qwen2.5-VL {tuple(z1.shape)} finite, std {z1.std():.2f}, prompt-dependent")
     te = None  # free the text encoder before the transformer loads
-    dit = load("transformer")
-    x = torch.randn(1, 16, 1, 8, 8, generator=torch.Generator().manual_seed(2))
-    v1 = dit(x, torch.tensor([0.5]), context=z1.float())
-    v2 = dit(x, torch.tensor([0.5]), context=z2.float())
-    assert v1.shape == x.shape and torch.isfinite(v1).all() and v1.std() > 0, "transformer output"
-    assert (v1 - v2).abs().max() > 0, "transformer output does not depend on the context"
-    out.append(f"DiT: {tuple(v1.shape)} finite, std {v1.std():.2f}, context changes it by {(v1 - v2).abs().max():.2e}")
-    dit = None
+    out.append(check_dit(load("transformer"), z1, z2))
     out.append(check_vae(load("vae"), guess))
     return out
 
@@ -591,14 +595,7 @@ def check_anima(path: str) -> list[str]:
     assert torch.isfinite(c1).all() and c1[:, :n].std(1).min() > 0 and (c1 - c2).abs().max() > 1e-3, "adapter output"
     out.append(f"TE: Qwen3 {tuple(z1.shape)} + adapter {tuple(c1.shape)} ({n} tokens) finite, prompt-dependent")
     te = None  # free the text encoder before the transformer loads
-    dit = load("transformer")
-    x = torch.randn(1, 16, 1, 8, 8, generator=torch.Generator().manual_seed(2))
-    v1 = dit(x, torch.tensor([0.5]), context=c1.float())
-    v2 = dit(x, torch.tensor([0.5]), context=c2.float())
-    assert v1.shape == x.shape and torch.isfinite(v1).all() and v1.std() > 0, "transformer output"
-    assert (v1 - v2).abs().max() > 0, "transformer output does not depend on the context"
-    out.append(f"DiT: {tuple(v1.shape)} finite, std {v1.std():.2f}, context changes it by {(v1 - v2).abs().max():.2e}")
-    dit = None
+    out.append(check_dit(load("transformer"), c1, c2))
     out.append(check_vae(load("vae"), guess))
     return out
 
@@ -621,15 +618,8 @@ def check_wan(path: str) -> list[str]:
     assert z1.shape[-1] == 4096 and torch.isfinite(z1).all() and z1.std() > 0, "UMT5 output"
     assert (z1[:, -1] - z2[:, -1]).abs().max() > 1e-3, "UMT5 output does not depend on the prompt"
     out.append(f"TE: UMT5-XXL {tuple(z1.shape)} finite, prompt-dependent")
-    te = None
-    dit = load("transformer")
-    x = torch.randn(1, 16, 1, 8, 8, generator=torch.Generator().manual_seed(2))
-    v1 = dit(x, torch.tensor([0.5]), context=z1.float())
-    v2 = dit(x, torch.tensor([0.5]), context=z2.float())
-    assert v1.shape == x.shape and torch.isfinite(v1).all() and v1.std() > 0, "transformer output"
-    assert (v1 - v2).abs().max() > 0, "transformer output does not depend on the context"
-    out.append(f"DiT: {tuple(v1.shape)} finite, context changes it by {(v1 - v2).abs().max():.2e}")
-    dit = None
+    te = None  # free the text encoder before the transformer loads
+    out.append(check_dit(load("transformer"), z1, z2))
     out.append(check_vae(load("vae"), guess))
     return out
 
