@@ -404,6 +404,20 @@ def write_safetensors(
                 f.write(chunk.to(dtype).view(torch.uint8).numpy().data)
 
 
+def write_then_check(out: str, write: Callable[[str], None], check: Callable[[str], None]) -> None:
+    """Write the file as OUT.partial, check it, then rename it into place; a failed write (a full disk) or check
+    leaves no partial file behind."""
+    partial = out + ".partial"
+    try:
+        write(partial)
+        check(partial)
+    except BaseException:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise
+    os.replace(partial, out)
+
+
 def read_safetensors(path: str, keys: dict | None = None) -> dict:
     """The file as the host reads it (``backend/utils.py`` load_torch_file: safe_open, tensors on one private mmap),
     or only ``keys`` (name in the part: name in the file). The mapping goes when the last of its tensors does."""

@@ -54,6 +54,7 @@ from make_flow_checkpoints import (  # noqa: E402  (sibling tools, not a package
     split_like_neo,
     t5xxl_narrow,
     write_safetensors,
+    write_then_check,
 )
 from make_sd3_checkpoint import PROMPT, assert_live, check_forge_vae, forge_clip, forge_engine, import_forge  # noqa: E402
 
@@ -171,18 +172,13 @@ def main() -> None:
     for k, v in sd.items():
         part = k.split(".")[1] if k.startswith("text_encoders.") else k.split(".")[0]
         counts[part] = counts.get(part, 0) + math.prod(v.shape)
-    partial = out + ".partial"
-    start = time.time()
     family = "chroma" if a.chroma else "flux-dev"
-    write_safetensors(partial, sd, a.seed, {"random": family, "host": "forge (fp8 transformer)"}, dtype_of=dtype_of)
-    print(f"  written in {time.time() - start:.0f} s")
-    del sd
-    try:
-        check(partial, not a.no_run, a.chroma)
-    except BaseException:
-        os.remove(partial)
-        raise
-    os.replace(partial, out)
+    metadata = {"random": family, "host": "forge (fp8 transformer)"}
+    write_then_check(
+        out,
+        lambda path: write_safetensors(path, sd, a.seed, metadata, dtype_of=dtype_of),
+        lambda path: check(path, not a.no_run, a.chroma),
+    )
     params = ", ".join(f"{k} {v / 1e6:.1f} M" for k, v in counts.items())
     print(f"wrote {out}: {os.path.getsize(out) / 1e9:.2f} GB ({params})")
 

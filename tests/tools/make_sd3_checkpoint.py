@@ -77,6 +77,7 @@ from make_flow_checkpoints import (  # noqa: E402  (a sibling tool, not a packag
     split_like_neo,
     t5xxl_narrow,
     write_safetensors,
+    write_then_check,
 )
 
 SD3_SCALE, SD3_SHIFT = 1.5305, 0.0609
@@ -415,16 +416,12 @@ def main() -> None:
     for k, v in sd.items():
         part = k.split(".")[1] if k.startswith("text_encoders.") else k.split(".")[0]
         counts[part] = counts.get(part, 0) + math.prod(v.shape)
-    partial = out + ".partial"
     metadata = {"random": "sd3", "host": "forge (narrow Linears)"} if forge else {"random": "sd3"}
-    write_safetensors(partial, sd, a.seed, metadata, half=("text_encoders.",))
-    del sd
-    try:
-        check_forge(partial, a.depth, gain_vae) if forge else check(partial, a.depth)
-    except BaseException:
-        os.remove(partial)
-        raise
-    os.replace(partial, out)
+    write_then_check(
+        out,
+        lambda path: write_safetensors(path, sd, a.seed, metadata, half=("text_encoders.",)),
+        lambda path: check_forge(path, a.depth, gain_vae) if forge else check(path, a.depth),
+    )
     params = ", ".join(f"{k} {v / 1e6:.1f} M" for k, v in counts.items())
     print(f"wrote {out}: {os.path.getsize(out) / 1e9:.2f} GB ({params})")
 
