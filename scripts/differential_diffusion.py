@@ -239,7 +239,7 @@ class Script(scripts.Script):
                 raise DiffDiffInputError(str(e)) from e
             if settings.mode == "soft inpaint":
                 p.mask = p.nmask = None  # the WebUI's binary latent blend would cut the soft ring
-            conditioning = recorder.inpaint_conditioning()
+            conditioning = recorder.inpaint_conditioning(settings.exact_conditioning)
             DifferentialSampling(p, plan, sd_samplers_common.setup_img2img_steps, conditioning).install()
             p.extra_generation_params.update(infotext_params(settings, plan.summary))
             p.diffdiff_plan = plan

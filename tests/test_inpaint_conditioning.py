@@ -53,6 +53,19 @@ class Encoder(torch.nn.Module):
 ENCODER = Encoder()
 
 
+class WideEncoder(Encoder):
+    """An encoder whose latent pixel sees its 3x3 neighbourhood of blocks (receptive radius: 1 latent pixel), as a
+    VAE's convolutions see past their own block."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(8)
+        self.spread = torch.randn(4, 4, 3, 3, generator=g) / 3
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(F.conv2d(super().forward(image), self.spread, padding=1))
+
+
 class InpaintModel:
     """A 9-channel network behind the hosts' CFG denoiser signature; records the image_cond of every call."""
 
@@ -119,9 +132,10 @@ class Img2ImgP:
         self.extra_generation_params: dict = {}
         self.args = args
         self.encodes = 0
+        self.encoder = ENCODER
 
     def init(self):
-        self.init_latent = ENCODER(self.image * 2 - 1)
+        self.init_latent = self.encoder(self.image * 2 - 1)
         self.nmask = None
         if self.image_mask is not None:
             latmask = np.asarray(self.image_mask.convert("L").resize((W // 8, H // 8)), dtype=np.float32) / 255
@@ -153,7 +167,7 @@ class Img2ImgP:
         conditioning_image = torch.lerp(
             source_image, source_image * (1.0 - conditioning_mask), self.inpainting_mask_weight
         )
-        conditioning_image = ENCODER(conditioning_image)
+        conditioning_image = self.encoder(conditioning_image)
         conditioning_mask = F.interpolate(conditioning_mask, size=latent_image.shape[-2:])
         conditioning_mask = conditioning_mask.expand(conditioning_image.shape[0], -1, -1, -1)
         return torch.cat([conditioning_mask, conditioning_image], dim=1)
@@ -170,16 +184,18 @@ def gradient() -> np.ndarray:
     return m
 
 
-def run(change_map, loop=sample_euler, mask=None, inpaint=True, positional=False, **settings):
+def run(change_map, loop=sample_euler, mask=None, inpaint=True, positional=False, encoder=ENCODER, **settings):
     """One differential generation, as the script drives it; returns (p, sampler, output latent, plan)."""
     sampler = Sampler(loop, positional)
     args = DiffDiffArgs(enabled=True, map=png(change_map), **settings)
     p = Img2ImgP(sampler, block_image(), mask, args, inpaint)
+    p.encoder = encoder
     with ConditioningRecorder(p) as recorder:
         p.init()
     assert "img2img_image_conditioning" not in p.__dict__  # the recorder restored the host's method
     plan = plan_run(p, args)
-    DifferentialSampling(p, plan, setup_img2img_steps, recorder.inpaint_conditioning()).install()
+    conditioning = recorder.inpaint_conditioning(args.exact_conditioning)
+    DifferentialSampling(p, plan, setup_img2img_steps, conditioning).install()
     noise = torch.randn(p.init_latent.shape, generator=torch.Generator().manual_seed(5))
     out = p.sampler.sample_img2img(p, p.init_latent, noise, None, None, image_conditioning=p.image_conditioning)
     return p, sampler, out, plan, noise
@@ -203,12 +219,14 @@ def expected_conditioning(p, free: torch.Tensor) -> torch.Tensor:
     )
     mask = mask * region
     source = p.image * 2 - 1
-    return torch.cat([F.interpolate(mask, size=(H // 8, W // 8)), ENCODER(source * (1 - mask))], dim=1)
+    return torch.cat([F.interpolate(mask, size=(H // 8, W // 8)), p.encoder(source * (1 - mask))], dim=1)
 
 
+@pytest.mark.parametrize("exact", [True, False], ids=["exact", "blended"])
 @pytest.mark.parametrize("loop", [sample_euler, sample_heun], ids=["euler", "heun"])
-def test_each_call_is_told_its_free_pixels_and_shown_the_original_elsewhere(loop):
-    p, sampler, _, plan, _ = run(gradient(), loop)
+def test_each_call_is_told_its_free_pixels_and_shown_the_original_elsewhere(loop, exact):
+    """The stand-in encoder sees only each latent pixel's own block, so the blend is exact here too."""
+    p, sampler, _, plan, _ = run(gradient(), loop, exact_conditioning=exact)
     calls = sampler.model.image_conds
     assert len(calls) > STEPS // 2
     masks = []
@@ -221,9 +239,38 @@ def test_each_call_is_told_its_free_pixels_and_shown_the_original_elsewhere(loop
     assert not torch.equal(masks[0], masks[-1]) and bool((masks[-1] >= masks[0]).all())
     distinct = len({m.numpy().tobytes() for m in masks})
     assert distinct > 3
-    # one encode per distinct free set (the host's own encode in init, plus one for each new set)
-    assert p.encodes == 1 + distinct
+    # exact: one encode per distinct free set (the host's own encode in init, plus one for each new set);
+    # blended: the host's and the original's, whatever the number of sets
+    assert p.encodes == (1 + distinct if exact else 2)
     assert p.extra_generation_params[INPAINT_CONDITIONINGS] == distinct
+
+
+WIDE = WideEncoder()
+
+
+def test_exact_conditioning_encodes_each_free_set_with_an_encoder_that_sees_past_its_block():
+    p, sampler, _, plan, _ = run(gradient(), encoder=WIDE, exact_conditioning=True)
+    for level, cond in zip(sampler.model.levels, sampler.model.image_conds, strict=True):
+        torch.testing.assert_close(cond, expected_conditioning(p, free_at(level, plan)), rtol=0, atol=1e-6)
+
+
+def test_the_blend_is_exact_wherever_the_encoders_field_lies_on_one_side_of_the_free_sets_edge():
+    """The blend's claim: the mask channel is exact everywhere, and a latent pixel is exact when every pixel its
+    encoder sees (here its 3x3 blocks) is held or every one is free; only the edge between them differs."""
+    p, sampler, _, plan, _ = run(gradient(), encoder=WIDE)
+    assert p.encodes == 2
+    edge_seen = False
+    for level, cond in zip(sampler.model.levels, sampler.model.image_conds, strict=True):
+        free = free_at(level, plan)
+        exact = expected_conditioning(p, free)
+        assert torch.equal(cond[:, :1], exact[:, :1])
+        f = free.float()
+        all_free = -F.max_pool2d(-F.pad(f, (1, 1, 1, 1), mode="replicate"), 3, stride=1) > 0.5
+        all_held = F.max_pool2d(F.pad(f, (1, 1, 1, 1), mode="replicate"), 3, stride=1) < 0.5
+        one_side = (all_free | all_held).expand_as(cond[:, 1:])
+        torch.testing.assert_close(cond[:, 1:][one_side], exact[:, 1:][one_side], rtol=0, atol=1e-6)
+        edge_seen |= not torch.allclose(cond[:, 1:][~one_side], exact[:, 1:][~one_side], atol=1e-3)
+    assert edge_seen, "this encoder sees past its block, so some edge pixel must differ (else the test proves nothing)"
 
 
 def test_a_constant_map_keeps_the_hosts_conditioning_and_is_img2img_bit_for_bit():
@@ -295,7 +342,8 @@ def test_the_conditioning_shape_tells_inpainting_models_apart():
     assert not is_inpainting_conditioning(None, latent)
 
 
-def test_a_batch_of_maps_gets_one_mask_per_image():
+@pytest.mark.parametrize("exact", [True, False], ids=["exact", "blended"])
+def test_a_batch_of_maps_gets_one_mask_per_image(exact):
     host = torch.zeros(2, 5, 2, 2)
     host[:, :1] = 1.0
     seen = []
@@ -304,12 +352,14 @@ def test_a_batch_of_maps_gets_one_mask_per_image():
         seen.append(mask)
         return torch.cat([F.interpolate(mask, size=(2, 2)).expand(2, -1, -1, -1), torch.zeros(2, 4, 2, 2)], 1)
 
-    conditioning = InpaintConditioning(host, torch.ones(1, 1, 16, 16), encode)
+    conditioning = InpaintConditioning(host, torch.ones(1, 1, 16, 16), encode, exact)
     held = torch.zeros(2, 1, 2, 2, dtype=torch.bool)
     assert conditioning.for_call(held) is host  # all free: the host's own
     held[0, 0, 0, 0] = True
     out = conditioning.for_call(held)
-    assert out[0, 0, 0, 0] == 0 and out[1, 0, 0, 0] == 1 and seen[-1].shape == (2, 1, 16, 16)
+    assert out[0, 0, 0, 0] == 0 and out[1, 0, 0, 0] == 1 and out.shape == host.shape
+    # exact: the batch's two masks in one encode; blended: the original (nothing blanked) once
+    assert seen[-1].shape == ((2, 1, 16, 16) if exact else (1, 1, 16, 16)) and bool(seen[-1].any()) == exact
     assert conditioning.for_call(held.clone()) is out and conditioning.encodes == 1  # same set: no new encode
 
 

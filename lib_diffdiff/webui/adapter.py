@@ -261,8 +261,9 @@ class ConditioningRecorder:
     def __exit__(self, *exc: Any) -> None:
         self.p.__dict__.pop("img2img_image_conditioning", None)
 
-    def inpaint_conditioning(self) -> InpaintConditioning | None:
-        """Per-call conditioning when ``p.init`` conditioned an inpainting model, else None (other models)."""
+    def inpaint_conditioning(self, exact: bool = False) -> InpaintConditioning | None:
+        """Per-call conditioning when ``p.init`` conditioned an inpainting model, else None (other models); ``exact``:
+        one encode per distinct free set, else blended (see :mod:`lib_diffdiff.core.conditioning`)."""
         if self.call is None:
             return None
         source, latent, image_mask, round_mask, result = self.call
@@ -273,7 +274,7 @@ class ConditioningRecorder:
         def encode(mask: torch.Tensor) -> torch.Tensor:
             return bound(source, latent, mask, False)
 
-        return InpaintConditioning(result, conditioning_mask(image_mask, round_mask, source), encode)
+        return InpaintConditioning(result, conditioning_mask(image_mask, round_mask, source), encode, exact)
 
 
 def conditioning_mask(image_mask: Any, round_mask: bool, source: torch.Tensor) -> torch.Tensor:

@@ -46,7 +46,7 @@ SHAPING = frozenset(f.name for f in fields(MapShape))
 
 def relevant(args: DiffDiffArgs) -> set[str]:
     """The settings that matter for this mode and map source (others are not written)."""
-    names = {"enabled", "mode", "preserve", "step_conditioning", "continuous"}
+    names = {"enabled", "mode", "preserve", "step_conditioning", "exact_conditioning", "continuous"}
     if args.mode == "map":
         names |= {"map", "invert", "multiplier", "source", *SOURCE_OPTIONS[args.source]} | SHAPING
     elif args.mode == "soft inpaint":
