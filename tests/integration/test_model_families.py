@@ -259,6 +259,17 @@ def test_inpainting_models_are_conditioned_per_step(family):
     assert INPAINT_CONDITIONINGS not in infotext(static_info)
     assert np.array_equal(per_step[:, :16], source[:, :16]) and np.array_equal(static[:, :16], source[:, :16])
     assert not np.array_equal(per_step[:, 16:], static[:, 16:]), "what the model was told changed what it made"
+    # the exact conditioning (one encode per free set) against the default blend: the same free sets; the test VAE's
+    # encoder is block-local (8x8 means), so the blend is exact up to rounding and the outputs nearly agree, far
+    # closer than either is to the host's single conditioning
+    (exact,), exact_info = generate(
+        webui, payload(image, vae, {**args, "exact_conditioning": True}, denoising_strength=1.0, steps=8)
+    )
+    assert "Differential diffusion exact conditioning: True" in infotext(exact_info)
+    assert f"{INPAINT_CONDITIONINGS}: {conditionings}," in infotext(exact_info) + ","
+    assert np.array_equal(exact[:, :16], source[:, :16])
+    apart = np.abs(exact[:, 16:] - static[:, 16:]).mean()
+    assert np.abs(exact[:, 16:] - per_step[:, 16:]).mean() < 0.1 * apart, "blend and exact agree"
     # a constant map: the host's own conditioning throughout
     (_,), info = generate(webui, payload(image, vae, {"enabled": True, "map": grey(np.full((H, W), 200))}))
     assert f"{INPAINT_CONDITIONINGS}: 1" in infotext(info)
