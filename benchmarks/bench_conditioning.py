@@ -8,10 +8,11 @@ same request (strength 1, so every step is sampled) runs as:
 - ``blended``: the default, two encodes a run blended per latent pixel;
 - ``exact`` (for the maps named by --exact): ``exact_conditioning: true``, one VAE encode per distinct free set.
 
-Requests are interleaved (host, blended, exact, host, ...) so drift hits all alike; the ratios to ``host`` use the
-medians. The number of distinct conditionings comes from the infotext, and the output of ``blended`` is compared
-with ``exact``'s (same seed): mean and largest difference in 8-bit pixel values. The conditioning latent's own
-error needs the VAE's tensors: ``benchmarks/bench_conditioning_error.py``.
+Requests are interleaved, in reverse order every other repeat (host, blended, exact, exact, blended, host, ...), so
+drift hits all alike; the ratios to ``host`` use the medians. The number of distinct conditionings comes from the
+infotext, and the output of ``blended`` is compared with ``exact``'s (same seed): mean and largest difference in
+8-bit pixel values. The conditioning latent's own error needs the VAE's tensors:
+``benchmarks/bench_conditioning_error.py``.
 
 Usage (load nothing first; each checkpoint is loaded in turn):
     DIFFDIFF_WEBUI_URL=http://127.0.0.1:7860 python benchmarks/bench_conditioning.py \\
@@ -106,8 +107,10 @@ def main() -> int:
                         warm = True
                     times = {v: [] for v in bodies}
                     images, infos = {}, {}
-                    for _ in range(args.repeat):
-                        for v, body in bodies.items():
+                    for r in range(args.repeat):
+                        order = list(bodies) if r % 2 == 0 else list(bodies)[::-1]  # ABBA: drift cancels
+                        for v in order:
+                            body = bodies[v]
                             t, images[v], infos[v] = run(webui, body)
                             times[v].append(t)
                     med = {v: statistics.median(t) for v, t in times.items()}
