@@ -4,23 +4,20 @@
    free from the first step: the same sampling work), at the same strength. Target: within 1 %.
 2. Skipping: the extension with a map whose largest value is m, against the same img2img at full strength s.
    Target: about m of the time (of the sampling part; the VAE and request overhead stay).
-3. With --conditioning, on an inpainting checkpoint (load one first): a gradient map with the per-step conditioning
-   against the same map with the host's single conditioning (step_conditioning off): the cost of the extra VAE
-   encodes, one per distinct free set (the count is read from the infotext).
-4. With --families (flow families, e.g. ``flux-dev=random-flux-dev,flux-schnell=random-flux-schnell``, the names and
+3. With --families (flow families, e.g. ``flux-dev=random-flux-dev,flux-schnell=random-flux-schnell``, the names and
    request settings of tests/integration/test_flow_families.py): 1 and 2 for each family's checkpoint in turn, with
    its schedule type, CFG and own VAE, plus the steps each run sampled (the host's progress state after the
    request: every host sets ``sampling_steps`` to t_enc + 1 in sample_img2img), because a tiny test model's time
    is mostly the VAE's and says little about skipping.
 
 Usage: DIFFDIFF_WEBUI_URL=http://127.0.0.1:7860 python benchmarks/bench_webui.py [--size 128] [--steps 16] [--repeat 3]
-       [--conditioning] [--families flux-dev=random-flux-dev,...]
+       [--families flux-dev=random-flux-dev,...]
+The per-step conditioning of inpainting checkpoints has its own benchmark: benchmarks/bench_conditioning.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -33,15 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.integration.webui import WebUI, b64, block_image, payload, webui_url  # noqa: E402
 
-LAST_INFO: dict = {}
-
 
 def timed(webui: WebUI, body: dict) -> float:
     t0 = time.perf_counter()
     status, out = webui.request("POST", "/sdapi/v1/img2img", body)
     if status != 200:
         raise SystemExit(f"request failed: {status} {out}")
-    LAST_INFO["info"] = json.loads(out["info"])["infotexts"][0]
     return time.perf_counter() - t0
 
 
@@ -51,7 +45,6 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--vae", default=None, help="VAE name (default: the transparent one, else the model's)")
-    parser.add_argument("--conditioning", action="store_true", help="also time the inpainting per-step conditioning")
     parser.add_argument("--families", default=None, help="flow families to measure, family=checkpoint,...")
     args = parser.parse_args()
     url = webui_url()
@@ -72,13 +65,6 @@ def main() -> int:
         "white map": payload(image, vae, {"enabled": True, "map": white}, **base),
         "map max 0.5": payload(image, vae, {"enabled": True, "map": half_map}, **base),
     }
-    if args.conditioning:
-        ramp = np.tile(np.linspace(0, 255, args.size), (args.size, 1)).astype(np.uint8)
-        gradient = {"enabled": True, "map": b64(Image.fromarray(ramp, "L"))}
-        variants["gradient, host's conditioning"] = payload(
-            image, vae, {**gradient, "step_conditioning": False}, **base
-        )
-        variants["gradient, per step"] = payload(image, vae, gradient, **base)
     timed(webui, variants["plain"])  # warm-up
     times = {name: [] for name in variants}
     for _ in range(args.repeat):
@@ -90,13 +76,6 @@ def main() -> int:
         print(f"   {name:12s} {median[name]:7.2f} s   ({', '.join(f'{x:.2f}' for x in t)})")
     print(f"overhead, white map / plain: {median['white map'] / median['plain']:.4f} (target <= 1.01)")
     print(f"skipping, max 0.5 / plain:   {median['map max 0.5'] / median['plain']:.3f} (sampling ~0.5 of the steps)")
-    if args.conditioning:
-        timed(webui, variants["gradient, per step"])
-        count = LAST_INFO["info"].split("inpaint conditionings: ")[-1].split(",")[0]
-        ratio = median["gradient, per step"] / median["gradient, host's conditioning"]
-        print(
-            f"per-step conditioning / the host's single one: {ratio:.3f} ({count} conditionings for {args.steps} steps)"
-        )
     return 0
 
 
