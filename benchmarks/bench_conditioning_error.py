@@ -15,6 +15,7 @@ The free sets are those of Euler at --steps with strength 1 (a pixel of strength
 img2img at s would start), the map reduced to the latent by 8x8 means.
 
 Usage: python benchmarks/bench_conditioning_error.py FILE.safetensors [--size 256] [--steps 16] [--image PNG]
+       [--profile 256,512]  (also times one encode and the blend's own work per new free set at these sizes)
        FILE: an SD1.x/SD2/SDXL checkpoint (first_stage_model.*) or a VAE file (encoder.*, quant_conv.*)
 """
 
@@ -173,12 +174,39 @@ def edge_distance(free: torch.Tensor) -> torch.Tensor:
     return dist
 
 
+def profile(encoder: Encoder, scale: float, sizes: str) -> None:
+    """Where a call's time goes, per image size: one VAE encode (the exact conditioning's cost for each new free
+    set, the blend's once a run) against the blend's own work when the free set changes (mask to image resolution,
+    the comparison with the host's mask, the per-latent-pixel choice)."""
+    for size in (int(s) for s in sizes.split(",") if s):
+        source = picture(size)
+
+        def encode(mask: torch.Tensor, source: torch.Tensor = source) -> torch.Tensor:
+            latent = encoder(source * (1 - mask)) * scale
+            return torch.cat([F.interpolate(mask, size=latent.shape[-2:]), latent], dim=1)
+
+        t0 = time.perf_counter()
+        host = encode(torch.ones(1, 1, size, size))
+        encode_s = time.perf_counter() - t0
+        conditioning = InpaintConditioning(host, torch.ones(1, 1, size, size), encode)
+        conditioning.original()
+        h = size // 8
+        held = torch.zeros(1, 1, h, h, dtype=torch.bool)
+        t0 = time.perf_counter()
+        for k in range(h):  # a new free set at every call
+            held[..., k] = True
+            conditioning.for_call(held)
+        blend_ms = (time.perf_counter() - t0) / h * 1000
+        print(f"  {size}x{size}: one encode {encode_s:.2f} s; the blend's work for a new free set {blend_ms:.2f} ms")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--image", default=None, help="an RGB picture (resized to --size), else a synthetic one")
+    parser.add_argument("--profile", default="256,512", help="image sizes to time an encode and the blend at")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     encoder, scale = load_encoder(args.file)
@@ -193,9 +221,9 @@ def main() -> int:
         latent = encoder(source * (1 - mask)) * scale
         return torch.cat([F.interpolate(mask, size=latent.shape[-2:]), latent], dim=1)
 
-    t0 = time.perf_counter()
     host = encode(torch.ones(1, 1, size, size))
-    print(f"{Path(args.file).name}: {size}x{size}, one encode {time.perf_counter() - t0:.2f} s, {args.steps} steps")
+    print(f"{Path(args.file).name}: {size}x{size}, {args.steps} steps")
+    profile(encoder, scale, args.profile)
     print("map       sets | blend vs exact: mean  max  (share of the host's) | on edge: mean max | near | far")
     for name, values in maps(size).items():
         strength = F.avg_pool2d(torch.from_numpy(values / 255).float()[None, None], 8)
