@@ -102,6 +102,8 @@ def main() -> int:
                         for v, extra in variants.items()
                         if v != "exact" or map_name in args.exact.split(",")
                     }
+                    for body in bodies.values():  # A1111's SDXL previews would download a model
+                        body["override_settings"]["live_previews_enable"] = False
                     if not warm:
                         run(webui, {**bodies["host"], "steps": 2})  # warm-up, once per checkpoint
                         warm = True
