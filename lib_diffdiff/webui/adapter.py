@@ -111,12 +111,16 @@ def ignores_init_image(p: Any) -> bool:
     return bool(thumb.max() > thumb.min())
 
 
-def plan_run(p: Any, args: DiffDiffArgs, source_size: tuple[int, int] | None = None) -> RunPlan:
+def plan_run(
+    p: Any, args: DiffDiffArgs, source_size: tuple[int, int] | None = None, has_latent: bool = True
+) -> RunPlan:
     """The map on every frame; raises :class:`ChangeMapError` for anything that cannot run. ``source_size``: the
-    image the map is fitted to, when not the current init image (a script fed an output back, see companions)."""
+    image the map is fitted to, when not the current init image (a script fed an output back, see companions).
+    ``has_latent``: ``p.init_latent`` is the host's own (false for the preview's stand-in, which only gives the
+    latent's size and must not be read as a model that ignores the init image)."""
     if not getattr(p, "init_images", None):
         raise ChangeMapError("Differential Diffusion needs an init image (img2img)")
-    if ignores_init_image(p):
+    if has_latent and ignores_init_image(p):
         raise ChangeMapError(
             "this model's img2img does not start from the init image (its starting latent holds none of it: "
             "Forge Neo's Wan passes the image only as a condition), so a change map has nothing to keep"

@@ -220,7 +220,7 @@ def stand_in_processing(
         nmask=None,
         paste_to=None,
         inpainting_mask_invert=int(req.mask_invert),
-        init_latent=torch.empty((1, 4, *latent_hw)),
+        init_latent=torch.zeros((1, 4, *latent_hw)),  # its size only: plan_run(has_latent=False)
         denoising_strength=req.denoising_strength,
     )
     if req.mask is None:
@@ -301,7 +301,7 @@ def foresee(body: Mapping[str, Any], host: PreviewHost) -> dict[str, Any]:
     raw["enabled"] = True
     args = parse_named(raw)
     p = stand_in_processing(req, args.mode, args.softness, host, args.source if args.mode == "map" else "painted")
-    plan = plan_run(p, args)
+    plan = plan_run(p, args, has_latent=False)
     p.steps = req.steps
     p.scheduler = req.scheduler
     p.hr_scheduler = None
