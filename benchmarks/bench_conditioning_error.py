@@ -174,6 +174,17 @@ def edge_distance(free: torch.Tensor) -> torch.Tensor:
     return dist
 
 
+def conditioning_function(encoder: Encoder, scale: float, source: torch.Tensor):
+    """The hosts' inpainting_image_conditioning for ``source`` (mask weight 1): an image-resolution mask -> the mask
+    at latent size beside the masked image's scaled latent."""
+
+    def encode(mask: torch.Tensor) -> torch.Tensor:
+        latent = encoder(source * (1 - mask)) * scale
+        return torch.cat([F.interpolate(mask, size=latent.shape[-2:]), latent], dim=1)
+
+    return encode
+
+
 def profile(encoder: Encoder, scale: float, sizes: str) -> None:
     """Where a call's time goes, per image size: one VAE encode (the exact conditioning's cost for each new free
     set, the blend's once a run) against the blend's own work when the free set changes (mask to image resolution,
@@ -181,10 +192,7 @@ def profile(encoder: Encoder, scale: float, sizes: str) -> None:
     for size in (int(s) for s in sizes.split(",") if s):
         source = picture(size)
 
-        def encode(mask: torch.Tensor, source: torch.Tensor = source) -> torch.Tensor:
-            latent = encoder(source * (1 - mask)) * scale
-            return torch.cat([F.interpolate(mask, size=latent.shape[-2:]), latent], dim=1)
-
+        encode = conditioning_function(encoder, scale, source)
         t0 = time.perf_counter()
         host = encode(torch.ones(1, 1, size, size))
         encode_s = time.perf_counter() - t0
@@ -217,9 +225,7 @@ def main() -> int:
     else:
         source = picture(size)
 
-    def encode(mask: torch.Tensor) -> torch.Tensor:  # the hosts' inpainting_image_conditioning, weight 1
-        latent = encoder(source * (1 - mask)) * scale
-        return torch.cat([F.interpolate(mask, size=latent.shape[-2:]), latent], dim=1)
+    encode = conditioning_function(encoder, scale, source)
 
     host = encode(torch.ones(1, 1, size, size))
     print(f"{Path(args.file).name}: {size}x{size}, {args.steps} steps")
