@@ -59,6 +59,7 @@
             equalize: checked("diffdiff_equalize"),
             continuous: checked("diffdiff_continuous"),
             source: choice("diffdiff_source"),
+            source_estimator: choice("diffdiff_source_estimator"),
             source_colour: (q("#diffdiff_source_colour input[type=color]") || {}).value,
             source_tolerance: numberOf("diffdiff_source_tolerance"),
             source_reach: numberOf("diffdiff_source_reach"),

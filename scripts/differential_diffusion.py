@@ -40,6 +40,7 @@ from lib_diffdiff.webui.adapter import (
     turn_off_mask_blur,
 )
 from lib_diffdiff.webui.companions import is_detail_pass, map_source_size, record_source, refusal
+from lib_diffdiff.webui.estimators import estimator_choices
 from lib_diffdiff.webui.foresee import WebUIPreviewHost, foresee
 from lib_diffdiff.webui.infotext import MODE_DEPENDENT, SHAPING, drop_infotext, infotext_params, relevant, ui_value
 from lib_diffdiff.webui.script_args import named_args, parse_named
@@ -47,7 +48,7 @@ from lib_diffdiff.webui.settings import DEFAULT_FAN, MODES, SETTINGS, SETTINGS_B
 from lib_diffdiff.webui.xyz_axes import add_axes, xyz_overrides
 
 TITLE = "Differential Diffusion"
-SOURCE_SETTINGS = ("source", "source_colour", "source_tolerance", "source_reach", "source_point")
+SOURCE_SETTINGS = ("source", "source_estimator", "source_colour", "source_tolerance", "source_reach", "source_point")
 """Built above the map upload (the table keeps them last, so the API's positional order does not move)."""
 
 HELP = """
@@ -58,7 +59,8 @@ full run.
 
 - **Change map**: upload a map of the image's size (or aspect ratio). In the inpaint tabs it acts inside the mask.
   Or pick a **Map source** to make the map from the image itself (brightness, saturation, a colour, its edges, a
-  point, the inpaint mask's inside); the shaping (levels, gamma, quantise...) turns one source into many maps.
+  point, the inpaint mask's inside, its depth or a segment, estimated by the WebUI's ControlNet preprocessors); the
+  shaping (levels, gamma, quantise...) turns one source into many maps.
 - **Soft inpaint** (inpaint tabs): the mask, blurred by *Softness*, becomes the map; the WebUI's own mask blur is
   not used, the transition comes from the diffusion.
 - **Strength fan**: one run with columns of the listed strengths, left to right, to compare them side by side.
@@ -120,6 +122,13 @@ def mode_visibility(mode_label: str, source_label: str) -> list:
     return [gr.update(visible=name in shown) for name in MODE_DEPENDENT]
 
 
+def estimator_update(source_label: str, current: str):
+    """The estimators of the chosen source's kind (auto first); the choice stays if it is one of them."""
+    source = next((key for key, label in SOURCES.items() if label == source_label), source_label)
+    choices = estimator_choices(source)
+    return gr.update(choices=choices, value=current if current in choices else choices[0])
+
+
 def make_component(name: str):
     setting = SETTINGS_BY_NAME[name]
     defaults = DiffDiffArgs()
@@ -132,6 +141,9 @@ def make_component(name: str):
     common = dict(label=setting.label, elem_id=elem_id, visible=visible)
     if name == "source":
         return gr.Dropdown(list(SOURCES.values()), value=SOURCES[defaults.source], info=setting.info, **common)
+    if name == "source_estimator":  # custom values: an infotext may name one installed elsewhere
+        choices = estimator_choices(defaults.source)
+        return gr.Dropdown(choices, value=choices[0], allow_custom_value=True, info=setting.info, **common)
     if name == "source_colour":
         return gr.ColorPicker(defaults.source_colour, info=setting.info, **common)
     if name == "source_point":
@@ -187,6 +199,11 @@ class Script(scripts.Script):
                 inputs=[components["mode"], components["source"]],
                 outputs=[components[name] for name in MODE_DEPENDENT],
             )
+        components["source"].change(
+            estimator_update,
+            inputs=[components["source"], components["source_estimator"]],
+            outputs=[components["source_estimator"]],
+        )
         self.infotext_fields = [
             (components[s.name], lambda params, name=s.name: ui_value(name, params))
             for s in SETTINGS

@@ -22,7 +22,9 @@ class Component:
         return self
 
     def change(self, fn=None, inputs=None, outputs=None, **kwargs):
-        self.on_change = (fn, inputs, outputs)
+        """``on_change``: the first handler (what the tests of visibility read); ``changes``: every handler."""
+        self.changes = [*getattr(self, "changes", []), (fn, inputs, outputs)]
+        self.on_change = self.changes[0]
 
     def __exit__(self, *exc):
         return False

@@ -72,9 +72,14 @@ def test_every_source_takes_an_array_or_a_picture_alike():
     image = split_image()
     mask = np.zeros((32, 64), np.float32)
     mask[8:24, 8:40] = 1
+
+    def estimate(im: Image.Image) -> np.ndarray:  # an estimator's output: the image's own red plane
+        assert isinstance(im, Image.Image) and im.mode == "RGB"
+        return np.asarray(im)[..., 0]
+
     for source in [s for s in SOURCES if s != "painted"]:
-        a = made_map(source, np.asarray(image), mask=mask, reach=6)
-        b = made_map(source, image, mask=mask, reach=6)
+        a = made_map(source, np.asarray(image), mask=mask, reach=6, estimate=estimate)
+        b = made_map(source, image, mask=mask, reach=6, estimate=estimate)
         assert a.shape == (32, 64) and a.dtype == np.float32, source
         np.testing.assert_array_equal(a, b, err_msg=source)
 

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ChangeMapError
+from .estimated import ESTIMATED, Estimate, estimated_map
 from .weight_free import colour_range, edge_distance, luminance, mask_edge_distance, point_distance, saturation
 
 NEEDS_MASK = frozenset({"mask edge"})
@@ -64,9 +65,15 @@ def made_map(
     tolerance: float = 0.25,
     reach: float = 64.0,
     point: Any = (0.5, 0.5),
+    estimate: Estimate | None = None,
 ) -> np.ndarray:
     """The change map (float32 HxW in [0, 1] at the image's size, white = change) that ``source`` makes from
-    ``image`` (a PIL image or an RGB array); ``mask`` (HxW in [0, 1], 1 = inpainted) for "mask edge"."""
+    ``image`` (a PIL image or an RGB array); ``mask`` (HxW in [0, 1], 1 = inpainted) for "mask edge";
+    ``estimate`` (the host's depth or segmentation estimator, image in, raw output out) for those sources."""
+    if source in ESTIMATED:
+        if not isinstance(image, Image.Image):
+            image = Image.fromarray(np.asarray(image)[..., :3].astype(np.uint8))
+        return estimated_map(source, image.convert("RGB"), estimate, parse_point(point))
     if source == "luminance":
         return luminance(image)
     if source == "saturation":

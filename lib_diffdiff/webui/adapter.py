@@ -25,9 +25,10 @@ from ..errors import ChangeMapError
 from ..maps.alignment import fit_to_image, soft_inpaint_map, to_processing_frame
 from ..maps.reading import load_change_map
 from ..maps.transforms import invert, to_latent
-from ..sources import NEEDS_MASK, made_map
+from ..sources import ESTIMATED, NEEDS_MASK, made_map
 from ..tools.fan import fan_map
 from ..tools.foresee import POST_CFG
+from .estimators import host_estimate
 from .infotext import INPAINT_CONDITIONINGS, map_summary
 from .settings import DiffDiffArgs
 
@@ -168,7 +169,8 @@ def plan_run(
 
 def source_map(p: Any, args: DiffDiffArgs) -> np.ndarray:
     """The change map ``args.source`` makes from this generation's init image (at that image's size); "mask edge"
-    reads the inpaint mask, as the WebUI takes it ("Inpaint not masked" inverts it)."""
+    reads the inpaint mask, as the WebUI takes it ("Inpaint not masked" inverts it); depth and segmentation run
+    the WebUI's estimator (:mod:`.estimators`)."""
     image = p.init_images[0]
     mask = None
     if args.source in NEEDS_MASK and getattr(p, "image_mask", None) is not None:
@@ -184,6 +186,7 @@ def source_map(p: Any, args: DiffDiffArgs) -> np.ndarray:
         tolerance=args.source_tolerance,
         reach=args.source_reach,
         point=args.source_point,
+        estimate=host_estimate(args.source, args.source_estimator) if args.source in ESTIMATED else None,
     )
 
 

@@ -57,6 +57,8 @@ def parse_named(raw: Mapping[str, Any]) -> DiffDiffArgs:
             parsed[name] = "#{:02x}{:02x}{:02x}".format(*_field(parse_colour, value, name))
         elif name == "source_point":
             parsed[name] = _field(parse_point, value, name)
+        elif name == "source_estimator":
+            parsed[name] = _as_name(value, name)
         elif isinstance(default, bool):
             parsed[name] = _as_bool(value, name)
         elif isinstance(default, int):
@@ -99,6 +101,15 @@ def _as_source(value: Any) -> str:
             return _LABEL_TO_SOURCE[key]
     raise ChangeMapError(
         f"unknown Differential Diffusion source {value!r}; use one of {', '.join(repr(s) for s in SOURCES)}"
+    )
+
+
+def _as_name(value: Any, name: str) -> str:
+    """A preprocessor's name as the host registers it (checked against the installed ones when the map is made)."""
+    if isinstance(value, str) and 0 < len(value.strip()) <= 100 and value.strip().isprintable():
+        return value.strip()
+    raise ChangeMapError(
+        f"Differential Diffusion field {name!r} must be an estimator's name (or 'auto'), got {value!r}"
     )
 
 

@@ -22,6 +22,8 @@ SOURCES = {
     "edges": "Near edges",
     "point": "Around a point",
     "mask edge": "Inpaint mask, from its edge in",
+    "depth": "Depth (near = change)",
+    "segmentation": "Segment under the point",
 }
 """API value -> UI label of each change-map source (lib_diffdiff.sources makes the map from the init image)."""
 
@@ -33,6 +35,8 @@ SOURCE_OPTIONS = {
     "edges": ("source_reach",),
     "point": ("source_point", "source_reach"),
     "mask edge": ("source_reach",),
+    "depth": ("source_estimator",),
+    "segmentation": ("source_estimator", "source_point"),
 }
 """The settings each source reads (the UI shows them, the infotext writes them, for that source only)."""
 
@@ -226,8 +230,9 @@ SETTINGS: tuple[Setting, ...] = (
         "source",
         "Map source",
         "Make the change map from the init image instead of painting it: bright or saturated pixels, a colour, "
-        "the image's edges, a point, or the inpaint mask's inside (Invert map swaps change and keep). Made anew "
-        "for every image; the map shaping applies after it.",
+        "the image's edges, a point, the inpaint mask's inside, its depth or a segment (with the WebUI's ControlNet "
+        "preprocessors). Invert map swaps change and keep. Made anew for every image; the map shaping applies "
+        "after it.",
         "Differential diffusion source",
         xyz=True,
     ),
@@ -261,7 +266,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "source_point",
         "Point (x, y)",
-        "Around a point: where the change is full, as shares of the image's width and height (0, 0 = top left).",
+        "Around a point: where the change is full; segment: the segment there changes. Shares of the image's width "
+        "and height (0, 0 = top left).",
         "Differential diffusion source point",
     ),
     Setting(
@@ -271,6 +277,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Off: two encodes a run, each step blending them per latent pixel; the cost of a plain run, the conditioning "
         "differs slightly near the edge of the freed pixels.",
         "Differential diffusion exact conditioning",
+        xyz=True,
+    ),
+    Setting(
+        "source_estimator",
+        "Estimator",
+        "Depth / segment: which of the WebUI's ControlNet preprocessors makes the estimate (auto: the best one "
+        "installed). Run once per image; weights the WebUI has not downloaded yet are named, never fetched.",
+        "Differential diffusion source estimator",
         xyz=True,
     ),
 )
@@ -308,6 +322,7 @@ class DiffDiffArgs:
     source_reach: float = 64.0
     source_point: tuple[float, float] = (0.5, 0.5)
     exact_conditioning: bool = False
+    source_estimator: str = "auto"
 
     def shape(self) -> MapShape:
         """The map-shaping transforms of these settings (identity at the defaults)."""
