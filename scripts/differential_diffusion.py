@@ -40,7 +40,7 @@ from lib_diffdiff.webui.adapter import (
     turn_off_mask_blur,
 )
 from lib_diffdiff.webui.companions import is_detail_pass, map_source_size, record_source, refusal
-from lib_diffdiff.webui.estimators import estimator_choices
+from lib_diffdiff.webui.estimators import estimator_choices, installed_estimators
 from lib_diffdiff.webui.foresee import WebUIPreviewHost, foresee
 from lib_diffdiff.webui.infotext import MODE_DEPENDENT, SHAPING, drop_infotext, infotext_params, relevant, ui_value
 from lib_diffdiff.webui.script_args import named_args, parse_named
@@ -310,8 +310,13 @@ def preview_host() -> WebUIPreviewHost:
 
 
 def add_preview_route(_demo, app):
-    """``POST /diffdiff/v1/preview``: what a run with these settings will do (no model call); 422 for bad input."""
+    """``POST /diffdiff/v1/preview``: what a run with these settings will do (no model call); 422 for bad input.
+    ``GET /diffdiff/v1/estimators``: the installed estimators the depth and segmentation sources can use."""
     from fastapi import Body, HTTPException
+
+    @app.get("/diffdiff/v1/estimators")
+    def estimators():
+        return installed_estimators()
 
     @app.post("/diffdiff/v1/preview")
     def preview(body: dict = Body(...)):  # noqa: B008 (FastAPI's way of declaring a JSON body)

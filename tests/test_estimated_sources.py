@@ -222,6 +222,10 @@ def test_the_installed_estimators_of_each_kind_are_found_best_first(forge, contr
     assert estimators.choose("depth", "auto")[0] == "depth_anything_v2"
     assert estimators.choose("depth", "depth_zoe")[1] is controlnet["depth_zoe"]
     assert estimators.estimator_choices("segmentation") == ["auto", "seg_ufade20k"]
+    assert estimators.installed_estimators() == {
+        "depth": ["depth_anything_v2", "depth_midas", "depth_zoe"],
+        "segmentation": ["seg_ufade20k"],
+    }
     with pytest.raises(
         ChangeMapError,
         match="'depth_leres' is not an installed depth estimator; installed: depth_anything_v2, depth_midas, depth_zoe",

@@ -237,3 +237,8 @@ def estimator_choices(source: str, modules: Mapping[str, Any] | None = None) -> 
     kinds = [source] if source in TAGS else list(TAGS)
     names = [name for kind in kinds for name in installed(kind, modules)]
     return [AUTO, *dict.fromkeys(names)]
+
+
+def installed_estimators(modules: Mapping[str, Any] | None = None) -> dict[str, list[str]]:
+    """``GET /diffdiff/v1/estimators``: per kind, the names ``source_estimator`` takes (``auto``'s choice first)."""
+    return {kind: list(installed(kind, modules)) for kind in TAGS}

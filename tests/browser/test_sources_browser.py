@@ -1,9 +1,12 @@
 """Map sources in a real browser against a live WebUI: picking a source in the panel shows only its options, the
 preview makes the map from the init image with no painted map, and the UI's Generate keeps the pixels the made map
-leaves black exact. Needs DIFFDIFF_WEBUI_URL and the transparent VAE, like test_editor_browser.py."""
+leaves black exact; the depth source with the WebUI's own estimator, picked in the panel, too. Needs
+DIFFDIFF_WEBUI_URL and the transparent VAE, like test_editor_browser.py, and for depth DIFFDIFF_DEPTH_ESTIMATOR (an
+estimator whose weights are on the WebUI's disk, as in tests/integration/test_estimators_live.py)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -73,4 +76,54 @@ def test_a_source_picked_in_the_panel_shows_its_options_previews_and_generates(p
     out, source = fetch_picture(page, src), dark_left().astype(np.int16)
     np.testing.assert_array_equal(out[:, : SIZE // 2], source[:, : SIZE // 2])
     assert np.abs(out[:, SIZE // 2 :] - source[:, SIZE // 2 :]).mean() > 10, "the bright half changed"
+    assert console_errors(page.d, page.url) == []
+
+
+def generated(ui, old: list) -> np.ndarray:
+    """The picture the UI's Generate makes (the first gallery image not in ``old``)."""
+    ui.js("document.querySelector('#img2img_generate').click()")
+    src = wait_for(
+        lambda: ui.js(
+            "var imgs = Array.from(document.querySelectorAll('#img2img_gallery img'));"
+            "var fresh = imgs.filter(i => i.naturalWidth == arguments[1] && i.naturalHeight == arguments[1]"
+            " && arguments[0].indexOf(i.src) < 0);"
+            "return fresh.length ? fresh[0].src : null",
+            old,
+            SIZE,
+        ),
+        timeout=900,
+        interval=2,
+        what="the generated image",
+    )
+    return fetch_picture(ui, src)
+
+
+def test_a_depth_source_picked_in_the_panel_previews_its_map_and_generates(page, transparent_vae, tmp_path):  # noqa: F811
+    name = os.environ.get("DIFFDIFF_DEPTH_ESTIMATOR")
+    if not name:
+        pytest.skip("DIFFDIFF_DEPTH_ESTIMATOR is not set: name a depth estimator whose weights are on the WebUI's disk")
+    path = tmp_path / "depth-init.png"
+    image = np.asarray(block_image(SIZE, SIZE, seed=22))
+    Image.fromarray(image, "RGB").save(path)
+    page.upload_init_image(path)
+    page.enable()
+    for elem_id, value in (("img2img_width", SIZE), ("img2img_height", SIZE), ("img2img_steps", 4)):
+        page.set_number(elem_id, value)
+    page.set_number("img2img_denoising_strength", 1.0)
+    page.set_number("diffdiff_black_point", 0.5)  # the far half of the depth range is kept
+    assert not page.visible("diffdiff_source_estimator")
+    page.choose("diffdiff_source", "Depth (near = change)")
+    wait_for(lambda: page.visible("diffdiff_source_estimator"), what="the Estimator choice to show for depth")
+    assert not page.visible("diffdiff_source_reach")
+    page.choose("diffdiff_source_estimator", name)
+    wait_for(lambda: "model calls" in page.preview_text(), timeout=300, what="a depth preview")
+    assert page.preview_error() == ""
+    seen = np.array(page.js("return Array.from(DiffDiff.preview.decoded.map)"), np.uint8)
+    seen = seen.reshape(SIZE // 8, SIZE // 8)
+    assert (seen == 0).any() and len(np.unique(seen)) > 2, "a continuous depth map, its far half black"
+
+    old = page.js("return Array.from(document.querySelectorAll('#img2img_gallery img')).map(i => i.src)")
+    out = generated(page, old)
+    kept = np.kron(seen == 0, np.ones((8, 8), bool))
+    np.testing.assert_array_equal(out[kept], image.astype(np.int16)[kept])
     assert console_errors(page.d, page.url) == []
