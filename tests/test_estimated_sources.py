@@ -208,23 +208,27 @@ def controlnet(monkeypatch):
     """sd-webui-controlnet's registry on A1111: ``Preprocessor.all_processors_by_name``."""
     module = types.ModuleType("scripts.supported_preprocessor")
 
+    segment = SegPreprocessor("anime_face_segment")  # registered by name, shown by label
+
     class Preprocessor:
-        all_processors_by_name = {"depth_midas": A1111Depth(), "depth_zoe": A1111Depth("depth_zoe")}
+        all_processors = {"depth_midas": A1111Depth(), "depth_zoe": A1111Depth("depth_zoe"), "seg_anime_face": segment}
+        all_processors_by_name = {"depth_midas": all_processors["depth_midas"], "anime_face_segment": segment}
 
     module.Preprocessor = Preprocessor
     monkeypatch.setitem(sys.modules, "scripts.supported_preprocessor", module)
-    return Preprocessor.all_processors_by_name
+    return Preprocessor.all_processors
 
 
 def test_the_installed_estimators_of_each_kind_are_found_best_first(forge, controlnet):
     assert list(estimators.installed("depth")) == ["depth_anything_v2", "depth_midas", "depth_zoe"]
-    assert list(estimators.installed("segmentation")) == ["seg_ufade20k"]
+    assert list(estimators.installed("segmentation")) == ["seg_ufade20k", "seg_anime_face"]
+    assert estimators.choose("segmentation", "anime_face_segment")[0] == "seg_anime_face", "A1111's name: an alias"
     assert estimators.choose("depth", "auto")[0] == "depth_anything_v2"
     assert estimators.choose("depth", "depth_zoe")[1] is controlnet["depth_zoe"]
-    assert estimators.estimator_choices("segmentation") == ["auto", "seg_ufade20k"]
+    assert estimators.estimator_choices("segmentation") == ["auto", "seg_ufade20k", "seg_anime_face"]
     assert estimators.installed_estimators() == {
         "depth": ["depth_anything_v2", "depth_midas", "depth_zoe"],
-        "segmentation": ["seg_ufade20k"],
+        "segmentation": ["seg_ufade20k", "seg_anime_face"],
     }
     with pytest.raises(
         ChangeMapError,
@@ -429,3 +433,31 @@ def test_torch_hub_downloads_are_refused_too(monkeypatch, tmp_path, forge):
     with pytest.raises(ChangeMapError, match="needs dpt.pt, which is not on disk.*https://example.org/dpt.pt"):
         plan_run(processing(ramp_image()), DiffDiffArgs(enabled=True, source="depth", source_estimator="depth_midas"))
     assert torch.hub.download_url_to_file is original and not (tmp_path / "dpt.pt").exists()
+
+
+def test_auto_takes_the_best_estimator_that_can_run_here(monkeypatch, tmp_path, forge):
+    annotator, fetched = make_host_loader(monkeypatch, tmp_path)
+
+    class NotInstalled(DepthPreprocessor):
+        def __call__(self, *args, **kwargs):
+            raise ModuleNotFoundError("No module named 'depth_anything_v2'")
+
+    forge["depth_anything_v2"] = NotInstalled("depth_anything_v2")
+    forge["depth_anything"] = Downloading(annotator, tmp_path)  # its weights are not on disk
+    args = DiffDiffArgs(enabled=True, source="depth")
+    plan = plan_run(processing(ramp_image()), args)
+    assert len(forge["depth_midas"].calls) == 1 and fetched == [], "the third choice ran; nothing was fetched"
+    raw = forge["depth_midas"](np.asarray(ramp_image()), 16)
+    np.testing.assert_allclose(plan.image_map, depth_map(raw, 64, 32), atol=1e-6)
+    with pytest.raises(ChangeMapError, match="'depth_anything_v2' cannot be loaded: No module named"):
+        plan_run(
+            processing(ramp_image()), DiffDiffArgs(enabled=True, source="depth", source_estimator="depth_anything_v2")
+        )
+    for name in ("depth_midas",):
+        forge[name] = NotInstalled(name)
+    with pytest.raises(
+        ChangeMapError,
+        match="none of this WebUI's depth estimators can run .*the first: the estimator "
+        "'depth_anything_v2' cannot be loaded",
+    ):
+        plan_run(processing(ramp_image().rotate(90, expand=True).resize((64, 32))), args)

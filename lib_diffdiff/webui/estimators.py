@@ -1,9 +1,9 @@
 """The WebUI's own depth and segmentation estimators, for the depth and segmentation map sources. Duck-typed: the
 estimators are ControlNet's preprocessors, found in the registry the host already filled (Forge, reForge and Forge
 Neo: ``modules_forge.shared.supported_preprocessors``; A1111 with sd-webui-controlnet: its
-``supported_preprocessor.Preprocessor.all_processors_by_name``). Nothing is imported from the WebUI, and nothing is
-downloaded: while an estimator runs, the host's download functions refuse any file that is not on disk, and the
-user is told which file the host would fetch, from where, into which folder."""
+``supported_preprocessor.Preprocessor.all_processors``, by the labels its UI shows). Nothing is imported from the
+WebUI, and nothing is downloaded: while an estimator runs, the host's download functions refuse any file that is not
+on disk, and the user is told which file the host would fetch, from where, into which folder."""
 
 from __future__ import annotations
 
@@ -43,6 +43,10 @@ _CACHE = EstimateCache()
 _LOCK = threading.Lock()  # one estimator at a time: the download guard rebinds module-level names
 
 
+class EstimatorUnavailable(ChangeMapError):
+    """An estimator that cannot run here (weights not on disk, its package not installed): ``auto`` tries the next."""
+
+
 class WeightsMissing(Exception):
     """Raised inside an estimator, in place of a download."""
 
@@ -63,7 +67,11 @@ def registries(modules: Mapping[str, Any] | None = None) -> list[Mapping[str, An
     for name, module in list(modules.items()):
         if not name.endswith("supported_preprocessor") or module is None:
             continue
-        registry = getattr(getattr(module, "Preprocessor", None), "all_processors_by_name", None)
+        preprocessor = getattr(module, "Preprocessor", None)
+        # by label: what ControlNet's dropdown and its API's "module" show (seg_anime_face, not anime_face_segment)
+        registry = getattr(preprocessor, "all_processors", None)
+        if not isinstance(registry, Mapping):
+            registry = getattr(preprocessor, "all_processors_by_name", None)
         if isinstance(registry, Mapping) and all(registry is not r for r in found):
             found.append(registry)
     return found
@@ -97,6 +105,8 @@ def choose(kind: str, name: str, modules: Mapping[str, Any] | None = None) -> tu
         )
     if name in ("", AUTO):
         return next(iter(available.items()))
+    aliases = {getattr(p, "name", None): label for label, p in available.items()}  # A1111: internal names too
+    name = name if name in available else aliases.get(name, name)
     if name not in available:
         raise ChangeMapError(
             f"{name!r} is not an installed {kind} estimator; installed: {', '.join(available)} (or {AUTO!r})"
@@ -203,13 +213,18 @@ def run_estimator(name: str, preprocessor: Any, image: Image.Image) -> np.ndarra
                 out = preprocessor(pixels, resolution, **sliders)
         except WeightsMissing as e:
             folder, file_name = os.path.split(e.destination)
-            raise ChangeMapError(
+            raise EstimatorUnavailable(
                 f"the estimator {name!r} needs {file_name or e.url}, which is not on disk, and this extension does "
                 f"not download it. The WebUI would fetch {e.url} into {folder or e.destination}: run {name} once as "
                 "a ControlNet preprocessor (its preview) to let the WebUI download it, or put the file there."
             ) from None
         except ChangeMapError:
             raise
+        except ImportError as e:
+            raise EstimatorUnavailable(
+                f"the estimator {name!r} cannot be loaded: {e} (the WebUI installs its preprocessors' packages when it "
+                "starts without --skip-install)"
+            ) from e
         except Exception as e:
             raise ChangeMapError(f"the estimator {name!r} failed on this image: {type(e).__name__}: {e}") from e
         finally:
@@ -222,13 +237,25 @@ def run_estimator(name: str, preprocessor: Any, image: Image.Image) -> np.ndarra
 
 def host_estimate(kind: str, name: str, modules: Mapping[str, Any] | None = None) -> Callable[[Image.Image], Any]:
     """The ``estimate`` a depth or segmentation source is made with: the chosen estimator, run once per image (the
-    preview's polls and the run share it), its missing weights a clear error."""
+    preview's polls and the run share it), its missing weights a clear error. ``auto`` takes the best estimator that
+    can run here, passing over those whose weights are not on disk or whose package is missing."""
     chosen, preprocessor = choose(kind, name, modules)
+    if name not in ("", AUTO):
+        return lambda image: _CACHE.get(chosen, image, lambda im: run_estimator(chosen, preprocessor, im))
+    candidates = installed(kind, modules)
 
-    def estimate(image: Image.Image) -> np.ndarray:
-        return _CACHE.get(chosen, image, lambda im: run_estimator(chosen, preprocessor, im))
+    def best(image: Image.Image) -> np.ndarray:
+        reasons = []
+        for label, candidate in candidates.items():
+            try:
+                return run_estimator(label, candidate, image)
+            except EstimatorUnavailable as e:
+                reasons.append(str(e))
+        raise EstimatorUnavailable(
+            f"none of this WebUI's {kind} estimators can run ({', '.join(candidates)}); the first: {reasons[0]}"
+        )
 
-    return estimate
+    return lambda image: _CACHE.get(f"{AUTO} {kind}", image, best)
 
 
 def estimator_choices(source: str, modules: Mapping[str, Any] | None = None) -> list[str]:

@@ -5,8 +5,8 @@ on disk is named with what the WebUI would fetch (nothing is downloaded), and a 
 to install.
 
 Needs DIFFDIFF_WEBUI_URL and, for the map tests, the names of estimators whose weights are on disk (random weights in
-the original layout do: docs/testing.md): DIFFDIFF_DEPTH_ESTIMATOR (e.g. depth_midas), DIFFDIFF_SEG_ESTIMATOR (e.g.
-seg_ufade20k); DIFFDIFF_ESTIMATOR_WITHOUT_WEIGHTS names one whose weights are not there (default depth_leres)."""
+the original layout do: docs/testing.md): DIFFDIFF_DEPTH_ESTIMATOR (e.g. depth_leres), DIFFDIFF_SEG_ESTIMATOR (e.g.
+seg_anime_face); DIFFDIFF_ESTIMATOR_WITHOUT_WEIGHTS names one whose weights are not there (default depth_leres++)."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def test_a_segment_map_is_made_reaches_the_run_and_keeps_its_black_exact(webui, 
 
 
 def test_missing_weights_are_named_and_not_downloaded(webui, vae, listed):
-    name = os.environ.get("DIFFDIFF_ESTIMATOR_WITHOUT_WEIGHTS", "depth_leres")
+    name = os.environ.get("DIFFDIFF_ESTIMATOR_WITHOUT_WEIGHTS", "depth_leres++")
     if name not in listed["depth"] + listed["segmentation"]:
         pytest.skip(f"{name} is not installed on this WebUI")
     kind = "depth" if name in listed["depth"] else "segmentation"
