@@ -111,6 +111,7 @@ def test_a_depth_source_picked_in_the_panel_previews_its_map_and_generates(page,
         page.set_number(elem_id, value)
     page.set_number("img2img_denoising_strength", 1.0)
     page.set_number("diffdiff_black_point", 0.5)  # the far half of the depth range is kept
+    page.set_number("diffdiff_quantize", 4)  # and the rest in 3 steps: no grey too small for the preview's 8 bits
     assert not page.visible("diffdiff_source_estimator")
     page.choose("diffdiff_source", "Depth (near = change)")
     wait_for(lambda: page.visible("diffdiff_source_estimator"), what="the Estimator choice to show for depth")

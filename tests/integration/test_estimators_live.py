@@ -90,13 +90,16 @@ def test_the_installed_estimators_are_listed_or_the_message_says_what_to_install
 
 def test_a_depth_map_is_made_reaches_the_run_and_keeps_its_black_exact(webui, vae, listed):
     name = estimator(listed, "depth", "DIFFDIFF_DEPTH_ESTIMATOR")
-    settings = {"source": "depth", "source_estimator": name, "black_point": 0.5}
+    # the far half black, the rest in 3 steps: a latent pixel is 0 only where its whole block is (a continuous map's
+    # tiny greys would round to 0 in the preview's 8 bits and still change a little)
+    settings = {"source": "depth", "source_estimator": name, "black_point": 0.5, "quantize": 4}
     seen, text = check_made_map_run(webui, vae, settings)
     assert len(np.unique(seen)) > 2, "depth makes a continuous map"
     assert "Differential diffusion source: depth" in text
     assert f"Differential diffusion source estimator: {name}" in text
-    far = preview_map(webui, block_image(W, H, seed=31), {**settings, "invert": True, "black_point": 0})
-    near = preview_map(webui, block_image(W, H, seed=31), {**settings, "black_point": 0})
+    plain = {"source": "depth", "source_estimator": name}
+    far = preview_map(webui, block_image(W, H, seed=31), {**plain, "invert": True})
+    near = preview_map(webui, block_image(W, H, seed=31), plain)
     assert np.abs(far.astype(int) + near.astype(int) - 255).max() <= 2, "Invert map: far = change"
 
 
@@ -110,7 +113,6 @@ def test_a_segment_map_is_made_reaches_the_run_and_keeps_its_black_exact(webui, 
             break
     else:
         pytest.fail(f"{name} put every point of the image in one class: {np.unique(seen)}")
-    assert set(np.unique(seen)) <= {0, 255}, "a segment is in or out"
     _, text = check_made_map_run(webui, vae, settings)
     assert "Differential diffusion source: segmentation" in text
 
