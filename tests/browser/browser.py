@@ -150,6 +150,9 @@ class Page:
         clicked, and select one on a mouse press)."""
         from selenium.webdriver.common.by import By
 
+        # a dropdown chosen just before may still show its list over this one (gradio 3.41 closes it on blur)
+        self.js("if (document.activeElement) document.activeElement.blur()")
+        wait_for(lambda: not self.js("return !!document.querySelector('ul.options li')"), what="open lists to close")
         self.js(f"document.querySelector('#{elem_id} input').scrollIntoView({{block: 'center'}})")
         self.settle()
         self.d.find_element(By.CSS_SELECTOR, f"#{elem_id} input").click()
