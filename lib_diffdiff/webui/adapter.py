@@ -25,11 +25,10 @@ from ..errors import ChangeMapError
 from ..maps.alignment import fit_to_image, soft_inpaint_map, to_processing_frame
 from ..maps.reading import load_change_map
 from ..maps.transforms import invert, to_latent
-from ..sources import ESTIMATED, NEEDS_MASK, made_map
 from ..tools.fan import fan_map
 from ..tools.foresee import POST_CFG
-from .estimators import host_estimate
 from .infotext import INPAINT_CONDITIONINGS, map_summary
+from .made_maps import source_map
 from .settings import DiffDiffArgs
 
 SetupSteps = Callable[[Any, Any], tuple]
@@ -165,29 +164,6 @@ def plan_run(
     # valid: every pixel is held, see DifferentialSampling.sample_img2img
     summary = map_summary(image_map if image_map is not None else frame_map)
     return RunPlan(args, strength, image_map, frame_map, latent_map, summary)
-
-
-def source_map(p: Any, args: DiffDiffArgs) -> np.ndarray:
-    """The change map ``args.source`` makes from this generation's init image (at that image's size); "mask edge"
-    reads the inpaint mask, as the WebUI takes it ("Inpaint not masked" inverts it); depth and segmentation run
-    the WebUI's estimator (:mod:`.estimators`)."""
-    image = p.init_images[0]
-    mask = None
-    if args.source in NEEDS_MASK and getattr(p, "image_mask", None) is not None:
-        mask = fit_to_image(load_change_map(p.image_mask, what="inpaint mask"), *image.size, "inpaint mask")
-        mask = (mask > 0.5).astype(np.float32)
-        if getattr(p, "inpainting_mask_invert", 0):
-            mask = 1.0 - mask
-    return made_map(
-        args.source,
-        image,
-        mask=mask,
-        colour=args.source_colour,
-        tolerance=args.source_tolerance,
-        reach=args.source_reach,
-        point=args.source_point,
-        estimate=host_estimate(args.source, args.source_estimator) if args.source in ESTIMATED else None,
-    )
 
 
 def latent_plane(mask: torch.Tensor) -> np.ndarray:
