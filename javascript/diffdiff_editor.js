@@ -106,6 +106,23 @@
         if (!img || !img.naturalWidth) return null;
         return D.GreyMap.fromRGBA(width, height, pixelsOf(img, width, height));
     }
+    /** The map the panel's Map source makes from this image, made by the server as a run makes it, as a grey map of
+     * the given size; rejects with the reason when there is none. */
+    function madeMap(img, width, height) {
+        if (!D.madeMapBody) return Promise.reject(new Error("The preview is not loaded."));
+        return D.madeMapBody(img).then(function(body) {
+            if (!D.madeMap(body.settings.source)) throw new Error("Pick a Map source first: the map it makes opens here.");
+            return fetch("./diffdiff/v1/made_map", {method: "POST", headers: {"Content-Type": "application/json"},
+                body: JSON.stringify(body)});
+        }).then(function(response) {
+            return response.json().then(function(json) {
+                if (!response.ok) throw new Error(typeof json.detail === "string" ? json.detail : JSON.stringify(json));
+                return loadImage(json.map);
+            });
+        }).then(function(picture) {
+            return D.GreyMap.fromRGBA(width, height, pixelsOf(picture, width, height));
+        });
+    }
     function mapToDataURL(map) {
         var canvas = document.createElement("canvas");
         canvas.width = map.width;
@@ -212,7 +229,8 @@
             labelled("Map opacity", this.opacityInput),
         ]);
         var startRow = el("div", {class: "diffdiff-start"}, [el("span", {text: "Start from: "})]);
-        [["black", "black (keep all)"], ["upload", "the uploaded map"], ["mask", "the inpaint mask"]].forEach(function(s) {
+        [["black", "black (keep all)"], ["upload", "the uploaded map"], ["mask", "the inpaint mask"],
+            ["made", "the Map source's map"]].forEach(function(s) {
             var b = el("button", {id: "diffdiff_start_" + s[0], type: "button", class: "secondary gradio-button",
                 text: s[1]});
             b.addEventListener("click", function() {
@@ -336,7 +354,8 @@
         if (!img) return;
         var w = img.naturalWidth, h = img.naturalHeight;
         var next = source === "upload" ? Promise.resolve(uploadedMap(w, h)) :
-            source === "mask" ? inpaintMask(w, h) : Promise.resolve(new D.GreyMap(w, h));
+            source === "mask" ? inpaintMask(w, h) : source === "made" ? madeMap(img, w, h) :
+                Promise.resolve(new D.GreyMap(w, h));
         next.then(function(map) {
             if (!map) {
                 self.status.textContent = source === "mask" ? "No inpaint mask is drawn in this tab." :
@@ -348,6 +367,15 @@
             self.image = img;
             self.fit();
             self.changed();
+            if (source === "made") {
+                // from now on the painted map is the map: the source's dropdown goes back to "Painted or uploaded"
+                var use = byId("diffdiff_use_painted");
+                if (use) use.click();
+                self.status.textContent = "The Map source's map is open: touch it up. Map source is now " +
+                    "\u201cPainted or uploaded\u201d, so this painted map is the run's map.";
+            }
+        }).catch(function(e) {
+            self.status.textContent = e.message;
         });
     };
     Editor.prototype.selectTool = function(name) {

@@ -297,5 +297,16 @@
         }, POLL_MS);
     }
     DiffDiff.mountPreview = mount;
+    DiffDiff.panelSettings = settings;
+    /** The body of POST ./diffdiff/v1/made_map for the panel's Map source and this init image (the editor opens the
+     * answer): the image, or the inpaint mask for the source made from it. */
+    DiffDiff.madeMapBody = function(img) {
+        var s = settings();
+        var fromMask = !D.sourceReadsImage(s.source);
+        return (fromMask ? maskURL(img.naturalWidth, img.naturalHeight) : Promise.resolve(null)).then(function(mask) {
+            return {settings: s, init_image: fromMask ? null : imageURL(img), mask: mask,
+                mask_invert: radioIndex("img2img_mask_mode") === 1};
+        });
+    };
     if (typeof onUiLoaded === "function") onUiLoaded(mount);
 })();

@@ -43,6 +43,7 @@ from lib_diffdiff.webui.companions import is_detail_pass, map_source_size, recor
 from lib_diffdiff.webui.estimators import estimator_choices, installed_estimators
 from lib_diffdiff.webui.foresee import WebUIPreviewHost, foresee
 from lib_diffdiff.webui.infotext import MODE_DEPENDENT, SHAPING, drop_infotext, infotext_params, relevant, ui_value
+from lib_diffdiff.webui.made_maps import made_map_picture
 from lib_diffdiff.webui.script_args import named_args, parse_named
 from lib_diffdiff.webui.settings import DEFAULT_FAN, MODES, SETTINGS, SETTINGS_BY_NAME, SOURCES, DiffDiffArgs
 from lib_diffdiff.webui.xyz_axes import add_axes, xyz_overrides
@@ -193,12 +194,15 @@ class Script(scripts.Script):
                 gr.Markdown(f"Differential Diffusion {__version__}", elem_id="diffdiff_version")
             # the editor's painted map travels to the server in this hidden textbox, as a PNG data URL
             painted = gr.Textbox("", elem_id="diffdiff_painted", elem_classes=["hidden"], show_label=False)
+            # the editor clicks this when it opens the made map: from then on the painted map is the map
+            use_painted = gr.Button("", elem_id="diffdiff_use_painted", elem_classes=["hidden"])
         for chooser in ("mode", "source"):
             components[chooser].change(
                 mode_visibility,
                 inputs=[components["mode"], components["source"]],
                 outputs=[components[name] for name in MODE_DEPENDENT],
             )
+        use_painted.click(lambda: gr.update(value=SOURCES["painted"]), outputs=[components["source"]])
         components["source"].change(
             estimator_update,
             inputs=[components["source"], components["source_estimator"]],
@@ -311,12 +315,20 @@ def preview_host() -> WebUIPreviewHost:
 
 def add_preview_route(_demo, app):
     """``POST /diffdiff/v1/preview``: what a run with these settings will do (no model call); 422 for bad input.
-    ``GET /diffdiff/v1/estimators``: the installed estimators the depth and segmentation sources can use."""
+    ``GET /diffdiff/v1/estimators``: the installed estimators the depth and segmentation sources can use.
+    ``POST /diffdiff/v1/made_map``: the map a source makes, at the image's size, for the editor to open."""
     from fastapi import Body, HTTPException
 
     @app.get("/diffdiff/v1/estimators")
     def estimators():
         return installed_estimators()
+
+    @app.post("/diffdiff/v1/made_map")
+    def made_map(body: dict = Body(...)):  # noqa: B008
+        try:
+            return made_map_picture(body)
+        except ChangeMapError as e:
+            raise HTTPException(status_code=422, detail=f"Differential Diffusion: {e}") from e
 
     @app.post("/diffdiff/v1/preview")
     def preview(body: dict = Body(...)):  # noqa: B008 (FastAPI's way of declaring a JSON body)

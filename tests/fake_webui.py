@@ -14,9 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 class Component:
     """A gradio component stand-in that remembers how it was made."""
 
+    made: list = []
+
     def __init__(self, *args, **kwargs):
         self.args, self.kwargs = args, kwargs
         self.label = kwargs.get("label")
+        type(self).made.append(self)  # each kind keeps its own list (make_gradio)
 
     def __enter__(self):
         return self
@@ -25,6 +28,9 @@ class Component:
         """``on_change``: the first handler (what the tests of visibility read); ``changes``: every handler."""
         self.changes = [*getattr(self, "changes", []), (fn, inputs, outputs)]
         self.on_change = self.changes[0]
+
+    def click(self, fn=None, inputs=None, outputs=None, **kwargs):
+        self.on_click = (fn, inputs, outputs)
 
     def __exit__(self, *exc):
         return False
@@ -41,13 +47,14 @@ def make_gradio() -> types.ModuleType:
         "Textbox",
         "Slider",
         "Checkbox",
+        "Button",
         "Group",
         "Accordion",
         "Markdown",
         "Row",
         "Column",
     ):
-        setattr(gr, name, type(name, (Component,), {}))
+        setattr(gr, name, type(name, (Component,), {"made": []}))
     gr.update = lambda **kwargs: kwargs
     return gr
 

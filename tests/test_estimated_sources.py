@@ -5,6 +5,8 @@ clear messages for a missing estimator, and downloads refused while an estimator
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import sys
 import types
@@ -461,3 +463,61 @@ def test_auto_takes_the_best_estimator_that_can_run_here(monkeypatch, tmp_path, 
         "'depth_anything_v2' cannot be loaded",
     ):
         plan_run(processing(ramp_image().rotate(90, expand=True).resize((64, 32))), args)
+
+
+# ---- the made map, opened in the editor ----
+
+
+def picture(out: dict) -> np.ndarray:
+    raw = base64.b64decode(out["map"].split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(raw)))
+
+
+def test_the_made_map_opens_at_the_images_size_and_plans_like_the_source_once_painted(forge):
+    from lib_diffdiff.webui.made_maps import made_map_picture
+
+    image = ramp_image()
+    settings = {"source": "Depth (near = change)", "source_estimator": "depth_midas", "quantize": 4, "gamma": 0.8}
+    out = made_map_picture({"settings": settings, "init_image": png_url(image)})
+    seen = picture(out)
+    assert (out["width"], out["height"], out["source"]) == (64, 32, "depth") and seen.shape == (32, 64)
+    made = plan_run(processing(image), parse_named({"enabled": True, **settings}))
+    np.testing.assert_array_equal(
+        seen,
+        np.rint(made_map("depth", image, estimate=estimators.host_estimate("depth", "depth_midas")) * 255),
+        err_msg="before Invert and shaping",
+    )
+    painted = {**settings, "source": "painted", "map": out["map"]}
+    np.testing.assert_array_equal(
+        plan_run(processing(image), parse_named({"enabled": True, **painted})).latent_map, made.latent_map
+    )
+    assert len(forge["depth_midas"].calls) == 1, "the editor's map and the run share the estimate"
+
+
+def test_the_made_map_of_the_mask_source_reads_the_mask_and_bad_requests_say_why():
+    from lib_diffdiff.webui.made_maps import made_map_picture
+
+    mask = np.zeros((32, 64), np.uint8)
+    mask[8:24, 16:48] = 255
+    url = png_url(Image.fromarray(mask, "L"))
+    seen = picture(made_map_picture({"settings": {"source": "mask edge", "source_reach": 4}, "mask": url}))
+    assert (seen[mask == 0] == 0).all() and seen[16, 32] == 255
+    inverted = picture(made_map_picture({"settings": {"source": "mask edge"}, "mask": url, "mask_invert": True}))
+    assert (inverted[mask > 0] == 0).all()
+    for body, message in (
+        ({"settings": {}}, "no map source is chosen"),
+        ({"settings": {"source": "luminance"}}, "made from the init image: send it as 'init_image'"),
+        ({"settings": {"source": "mask edge"}}, "needs an inpaint mask: send it as 'mask'"),
+        ({"settings": "luminance"}, "'settings' must be an object"),
+        ({"settings": {"source": "luminance", "gamma": -1}, "init_image": url}, "'gamma'"),
+    ):
+        with pytest.raises(ChangeMapError, match=message):
+            made_map_picture(body)
+
+
+def test_the_panels_hidden_button_switches_the_source_to_painted(monkeypatch):
+    module, _ = load_script(monkeypatch)
+    module.Script().ui(True)
+    button = next(c for c in module.gr.Button.made if c.kwargs.get("elem_id") == "diffdiff_use_painted")
+    fn, _, outputs = button.on_click
+    assert [o.label for o in outputs] == ["Map source"] and fn() == {"value": "Painted or uploaded"}

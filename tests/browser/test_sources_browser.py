@@ -14,6 +14,9 @@ import pytest
 from integration.webui import block_image, webui_url
 from PIL import Image
 
+from lib_diffdiff.maps.reading import load_change_map
+from lib_diffdiff.sources import made_map
+
 from .browser import console_errors, wait_for
 from .test_editor_browser import driver, fetch_picture, page, transparent_vae  # noqa: F401 (fixtures)
 
@@ -128,3 +131,32 @@ def test_a_depth_source_picked_in_the_panel_previews_its_map_and_generates(page,
     kept = np.kron(seen == 0, np.ones((8, 8), bool))
     np.testing.assert_array_equal(out[kept], image.astype(np.int16)[kept])
     assert console_errors(page.d, page.url) == []
+
+
+def test_the_sources_map_opens_in_the_editor_and_is_then_the_painted_map(page, dark_left_png):  # noqa: F811
+    page.upload_init_image(dark_left_png)
+    page.enable()
+    for elem_id, value in (("img2img_width", SIZE), ("img2img_height", SIZE), ("img2img_steps", 4)):
+        page.set_number(elem_id, value)
+    page.choose("diffdiff_source", "Brightness")
+    wait_for(lambda: "model calls" in page.preview_text(), what="a brightness preview")
+    made = np.array(page.js("return Array.from(DiffDiff.preview.decoded.map)"), np.uint8)
+    page.open_editor()
+    page.js("document.querySelector('#diffdiff_start_made').click()")
+    wait_for(lambda: page.painted_map(), what="the made map to open in the editor")
+    wait_for(
+        lambda: page.js("return document.querySelector('#diffdiff_source input').value") == "Painted or uploaded",
+        what="Map source to switch to the painted map",
+    )
+    assert "Map source's map is open" in page.js("return document.getElementById('diffdiff_editor_status').textContent")
+    opened = load_change_map(page.painted_map())
+    np.testing.assert_allclose(opened, np.rint(made_map("luminance", dark_left()) * 255) / 255, atol=1e-6)
+    wait_for(
+        lambda: (
+            page.preview_text()
+            and page.js("return DiffDiff.preview.decoded && DiffDiff.preview.last")
+            and np.array_equal(np.array(page.js("return Array.from(DiffDiff.preview.decoded.map)"), np.uint8), made)
+        ),
+        what="the preview of the painted map to equal the source's",
+    )
+    assert page.preview_error() == "" and console_errors(page.d, page.url) == []
