@@ -247,6 +247,22 @@ def bench_preview() -> dict[str, float]:
             "mask_blur": 4,
         },
     }
+    scene = Image.open(Path(__file__).resolve().parents[1] / "docs" / "sources-scene.png").convert("RGB")
+    buf = io.BytesIO()
+    scene.resize((side, side), Image.BICUBIC).save(buf, format="PNG")
+    image = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    for source, options in (
+        ("luminance", {}),
+        ("saturation", {}),
+        ("colour", {"source_colour": "#4682d2", "source_tolerance": 0.3}),
+        ("edges", {"source_reach": 24}),
+        ("point", {"source_point": [0.8, 0.2], "source_reach": 300}),
+    ):
+        cases[f"source {source} (the 1024x1024 init image in)"] = {
+            **base,
+            "settings": {"source": source, **options},
+            "init_image": image,
+        }
     host = _PreviewHost()
     return {name: timed(lambda body=body: foresee(body, host), 5) for name, body in cases.items()}
 

@@ -43,21 +43,25 @@ def canny(grey: np.ndarray, low: float, high: float, sigma: float = 1.4) -> np.n
             raise ChangeMapError(f"the edge threshold {name} must lie in [0, 1], got {v!r}")
     if low > high:
         raise ChangeMapError(f"the low edge threshold ({low:g}) must not be above the high one ({high:g})")
-    g = gaussian_blur(np.asarray(grey, dtype=np.float32), sigma).astype(np.float64)
+    g = gaussian_blur(np.asarray(grey, dtype=np.float32), sigma).astype(np.float32)
     at = _neighbours(g)
     gx = (at(0, -1) - at(0, 1)) * 2 + at(1, -1) - at(1, 1) + at(-1, -1) - at(-1, 1)
     gy = (at(-1, 0) - at(1, 0)) * 2 + at(-1, 1) - at(1, 1) + at(-1, -1) - at(1, -1)
-    magnitude = np.hypot(gx, gy) / 4.0
-    # thin to the ridge: keep a pixel that is at least its two neighbours across the edge (gradient direction,
-    # rounded to 0, 45, 90 or 135 degrees)
-    angle = (np.rad2deg(np.arctan2(gy, gx)) + 180.0) % 180.0
-    sector = (np.floor((angle + 22.5) / 45.0).astype(np.int64)) % 4
+    magnitude = np.hypot(gx, gy) / np.float32(4.0)
+    # thin to the ridge: keep a pixel that is at least its two neighbours across the edge (the gradient's direction
+    # rounded to 0, 45, 90 or 135 degrees, from the ratio |gy| / |gx| against tan 22.5 and tan 67.5: no arctan)
+    ax, ay = np.abs(gx), np.abs(gy)
+    horizontal = ay <= ax * np.float32(math.tan(math.radians(22.5)))
+    vertical = ay > ax * np.float32(math.tan(math.radians(67.5)))
+    diagonal = ~(horizontal | vertical)
+    rising = (gx > 0) == (gy > 0)  # 45 degrees (both the same sign) rather than 135
+    sectors = (horizontal, diagonal & rising, vertical, diagonal & ~rising)
     ridge = np.zeros(g.shape, dtype=bool)
     near = _neighbours(magnitude)
-    for s, (dy, dx) in enumerate(((0, 1), (1, 1), (1, 0), (1, -1))):
+    for sector, (dy, dx) in zip(sectors, ((0, 1), (1, 1), (1, 0), (1, -1))):
         # the neighbour at (y - dy, x - dx) and the opposite one
         keep = (magnitude >= near(dy, dx)) & (magnitude >= near(-dy, -dx))
-        ridge |= (sector == s) & keep
+        ridge |= sector & keep
     ridge &= magnitude > 0
     strong = ridge & (magnitude >= high)
     weak = ridge & (magnitude >= low)
