@@ -17,13 +17,14 @@ infotext, and the output of ``blended`` is compared with ``exact``'s (same seed)
 Usage (load nothing first; each checkpoint is loaded in turn):
     DIFFDIFF_WEBUI_URL=http://127.0.0.1:7860 python benchmarks/bench_conditioning.py \\
         --checkpoints random-sd15-inpaint@256,random-sdxl-inpaint@128 [--steps 16,30] [--maps gradient,radial,levels]
-        [--repeat 1] [--exact gradient] [--cfg 5]
+        [--repeat 1] [--exact gradient] [--cfg 5] [--pid WEBUI_PID]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -57,6 +58,16 @@ def run(webui: WebUI, body: dict) -> tuple[float, np.ndarray, str]:
     return elapsed, decode(out["images"][0]), json.loads(out["info"])["infotexts"][0]
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """The WebUI process's CPU time (user + system, all its threads; /proc/PID/stat), or 0 without a pid. On a shared
+    machine it moves far less than the wall clock when something else computes: what the request itself cost."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def conditionings(info: str) -> str:
     key = "inpaint conditionings: "
     return info.split(key)[-1].split(",")[0] if key in info else "-"
@@ -71,6 +82,9 @@ def main() -> int:
     parser.add_argument("--cfg", type=float, default=5.0)
     parser.add_argument("--exact", default="", help="maps to time the exact conditioning on too (e.g. gradient)")
     parser.add_argument("--vae", default=None, help="VAE name (default: the checkpoint's own)")
+    parser.add_argument(
+        "--pid", type=int, default=None, help="the WebUI's process id (same machine): also time each request's CPU"
+    )
     args = parser.parse_args()
     url = webui_url()
     if not url:
@@ -108,19 +122,27 @@ def main() -> int:
                         run(webui, {**bodies["host"], "steps": 2})  # warm-up, once per checkpoint
                         warm = True
                     times = {v: [] for v in bodies}
+                    cpu = {v: [] for v in bodies}
                     images, infos = {}, {}
                     for r in range(args.repeat):
                         order = list(bodies) if r % 2 == 0 else list(bodies)[::-1]  # ABBA: drift cancels
                         for v in order:
                             body = bodies[v]
+                            c0 = cpu_seconds(args.pid)
                             t, images[v], infos[v] = run(webui, body)
                             times[v].append(t)
+                            cpu[v].append(cpu_seconds(args.pid) - c0)
                     med = {v: statistics.median(t) for v, t in times.items()}
+                    med_cpu = {v: statistics.median(c) for v, c in cpu.items()}
                     line = f"{name} {size}x{size}, {steps} steps, {map_name:8s} host {med['host']:6.1f} s"
+                    if args.pid:
+                        line += f" (CPU {med_cpu['host']:6.1f} s)"
                     for v in bodies:
                         if v != "host":
                             ratio = med[v] / med["host"]
                             line += f" | {v} {med[v]:6.1f} s = {ratio:.3f}x ({conditionings(infos[v])} cond.)"
+                            if args.pid:
+                                line += f" CPU {med_cpu[v] / med_cpu['host']:.3f}x"
                     if "exact" in images:
                         diff = np.abs(images["blended"].astype(int) - images["exact"].astype(int))
                         line += f" | blended vs exact output: mean {diff.mean():.2f}, max {diff.max()}"
