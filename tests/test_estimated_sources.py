@@ -14,16 +14,15 @@ import types
 import numpy as np
 import pytest
 import torch
-from fake_webui import load_script, setup_img2img_steps
+from fake_webui import load_script
 from PIL import Image
-from test_glue import FakeKDiffusionSampler
-from test_map_source_glue import png_url, processing
+from test_map_source_glue import assert_sampling_keeps_black_exact, png_url, processing
 from test_webui_preview import Host, euler, request
 
 from lib_diffdiff import ChangeMapError
 from lib_diffdiff.sources import EstimateCache, depth_map, image_key, made_map, segment_map
 from lib_diffdiff.webui import estimators
-from lib_diffdiff.webui.adapter import DifferentialSampling, plan_run
+from lib_diffdiff.webui.adapter import plan_run
 from lib_diffdiff.webui.foresee import foresee
 from lib_diffdiff.webui.infotext import infotext_params, ui_value
 from lib_diffdiff.webui.script_args import parse_named
@@ -269,14 +268,7 @@ def test_a_depth_map_reaches_the_run_shaped_once_per_image_and_keeps_its_black_e
     plan_run(processing(image.copy()), args)
     assert len(midas.calls) == 2, "the same image again: the estimate comes from the cache (2 = the test's own call)"
 
-    p = processing(image)
-    p.sampler = FakeKDiffusionSampler()
-    DifferentialSampling(p, plan, setup_img2img_steps).install()
-    noise = torch.randn(p.init_latent.shape, generator=torch.Generator().manual_seed(1))
-    out = p.sampler.sample_img2img(p, p.init_latent, noise, None, None)
-    keep = torch.from_numpy(plan.latent_map == 0).expand_as(out[0])
-    assert keep.any() and torch.equal(out[0][keep], p.init_latent[0][keep])
-    assert not torch.equal(out[0][~keep], p.init_latent[0][~keep])
+    assert_sampling_keeps_black_exact(image, plan)
 
 
 def test_invert_makes_far_change(forge):

@@ -63,6 +63,19 @@ def grey_png(values: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def assert_sampling_keeps_black_exact(image: Image.Image, plan) -> None:
+    """Through a real sampling loop: latent pixels the plan's map leaves black come out exactly as they went in,
+    the others change."""
+    p = processing(image)
+    p.sampler = FakeKDiffusionSampler()
+    DifferentialSampling(p, plan, setup_img2img_steps).install()
+    noise = torch.randn(p.init_latent.shape, generator=torch.Generator().manual_seed(1))
+    out = p.sampler.sample_img2img(p, p.init_latent, noise, None, None)
+    keep = torch.from_numpy(plan.latent_map == 0).expand_as(out[0])
+    assert keep.any() and torch.equal(out[0][keep], p.init_latent[0][keep])
+    assert not torch.equal(out[0][~keep], p.init_latent[0][~keep])
+
+
 # ---- parsing ----
 
 
@@ -160,14 +173,7 @@ def test_a_made_map_plans_exactly_as_the_same_map_painted_and_keeps_its_black_ex
     np.testing.assert_array_equal(made.latent_map, painted.latent_map)
     assert (made.image_map[:, :32] == 0).all() and (made.latent_map[:, :4] == 0).all()
 
-    p = processing(image)
-    p.sampler = FakeKDiffusionSampler()
-    DifferentialSampling(p, made, setup_img2img_steps).install()
-    noise = torch.randn(p.init_latent.shape, generator=torch.Generator().manual_seed(1))
-    out = p.sampler.sample_img2img(p, p.init_latent, noise, None, None)
-    keep = torch.from_numpy(made.latent_map == 0).expand_as(out[0])
-    assert keep.any() and torch.equal(out[0][keep], p.init_latent[0][keep])
-    assert not torch.equal(out[0][~keep], p.init_latent[0][~keep])
+    assert_sampling_keeps_black_exact(image, made)
 
 
 def test_invert_and_shaping_apply_to_the_made_map():

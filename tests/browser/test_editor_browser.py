@@ -227,6 +227,26 @@ def fetch_picture(page: Page, src: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(np.int16)
 
 
+def generate_in_ui(page: Page, size: int) -> np.ndarray:
+    """Press the UI's Generate and fetch the new size x size picture (the first gallery image not there before)."""
+    old = page.js("return Array.from(document.querySelectorAll('#img2img_gallery img')).map(i => i.src)")
+    page.js("document.querySelector('#img2img_generate').click()")
+    src = wait_for(
+        lambda: page.js(
+            "var imgs = Array.from(document.querySelectorAll('#img2img_gallery img'));"
+            "var fresh = imgs.filter(i => i.naturalWidth == arguments[1] && i.naturalHeight == arguments[1]"
+            " && arguments[0].indexOf(i.src) < 0);"
+            "return fresh.length ? fresh[0].src : null",
+            old,
+            size,
+        ),
+        timeout=900,
+        interval=2,
+        what="the generated image",
+    )
+    return fetch_picture(page, src)
+
+
 def test_generate_button_changes_the_painted_region_and_keeps_the_rest_exact(page, init_png, transparent_vae):
     ready_editor(page, init_png)
     page.set_number("img2img_steps", 4)
@@ -238,22 +258,7 @@ def test_generate_button_changes_the_painted_region_and_keeps_the_rest_exact(pag
     page.drag(0.25, 0.5, 0.75, 0.5)
     wait_for(lambda: page.painted_map(), what="a painted map")
     change = painted(page)
-    old = page.js("return Array.from(document.querySelectorAll('#img2img_gallery img')).map(i => i.src)")
-    page.js("document.querySelector('#img2img_generate').click()")
-    src = wait_for(
-        lambda: page.js(
-            "var imgs = Array.from(document.querySelectorAll('#img2img_gallery img'));"
-            "var fresh = imgs.filter(i => i.naturalWidth == arguments[1] && i.naturalHeight == arguments[1]"
-            " && arguments[0].indexOf(i.src) < 0);"
-            "return fresh.length ? fresh[0].src : null",
-            old,
-            SIZE,
-        ),
-        timeout=900,
-        interval=2,
-        what="the generated image",
-    )
-    out = fetch_picture(page, src)
+    out = generate_in_ui(page, SIZE)
     source = np.asarray(block_image(SIZE, SIZE, seed=3)).astype(np.int16)
     assert out.shape == source.shape
     keep = change == 0

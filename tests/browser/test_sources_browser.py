@@ -18,7 +18,7 @@ from lib_diffdiff.maps.reading import load_change_map
 from lib_diffdiff.sources import made_map
 
 from .browser import console_errors, wait_for
-from .test_editor_browser import driver, fetch_picture, page, transparent_vae  # noqa: F401 (fixtures)
+from .test_editor_browser import driver, generate_in_ui, page, transparent_vae  # noqa: F401 (fixtures)
 
 pytestmark = [
     pytest.mark.browser,
@@ -61,44 +61,10 @@ def test_a_source_picked_in_the_panel_shows_its_options_previews_and_generates(p
     seen = seen.reshape(SIZE // 8, SIZE // 8)
     assert (seen[:, : SIZE // 16] == 0).all() and (seen[:, SIZE // 16 :] > 0).all(), "the preview's map is made"
 
-    old = page.js("return Array.from(document.querySelectorAll('#img2img_gallery img')).map(i => i.src)")
-    page.js("document.querySelector('#img2img_generate').click()")
-    src = wait_for(
-        lambda: page.js(
-            "var imgs = Array.from(document.querySelectorAll('#img2img_gallery img'));"
-            "var fresh = imgs.filter(i => i.naturalWidth == arguments[1] && i.naturalHeight == arguments[1]"
-            " && arguments[0].indexOf(i.src) < 0);"
-            "return fresh.length ? fresh[0].src : null",
-            old,
-            SIZE,
-        ),
-        timeout=900,
-        interval=2,
-        what="the generated image",
-    )
-    out, source = fetch_picture(page, src), dark_left().astype(np.int16)
+    out, source = generate_in_ui(page, SIZE), dark_left().astype(np.int16)
     np.testing.assert_array_equal(out[:, : SIZE // 2], source[:, : SIZE // 2])
     assert np.abs(out[:, SIZE // 2 :] - source[:, SIZE // 2 :]).mean() > 10, "the bright half changed"
     assert console_errors(page.d, page.url) == []
-
-
-def generated(ui, old: list) -> np.ndarray:
-    """The picture the UI's Generate makes (the first gallery image not in ``old``)."""
-    ui.js("document.querySelector('#img2img_generate').click()")
-    src = wait_for(
-        lambda: ui.js(
-            "var imgs = Array.from(document.querySelectorAll('#img2img_gallery img'));"
-            "var fresh = imgs.filter(i => i.naturalWidth == arguments[1] && i.naturalHeight == arguments[1]"
-            " && arguments[0].indexOf(i.src) < 0);"
-            "return fresh.length ? fresh[0].src : null",
-            old,
-            SIZE,
-        ),
-        timeout=900,
-        interval=2,
-        what="the generated image",
-    )
-    return fetch_picture(ui, src)
 
 
 def test_a_depth_source_picked_in_the_panel_previews_its_map_and_generates(page, transparent_vae, tmp_path):  # noqa: F811
@@ -126,8 +92,7 @@ def test_a_depth_source_picked_in_the_panel_previews_its_map_and_generates(page,
     seen = seen.reshape(SIZE // 8, SIZE // 8)
     assert (seen == 0).any() and len(np.unique(seen)) > 2, "a continuous depth map, its far half black"
 
-    old = page.js("return Array.from(document.querySelectorAll('#img2img_gallery img')).map(i => i.src)")
-    out = generated(page, old)
+    out = generate_in_ui(page, SIZE)
     kept = np.kron(seen == 0, np.ones((8, 8), bool))
     np.testing.assert_array_equal(out[kept], image.astype(np.int16)[kept])
     assert console_errors(page.d, page.url) == []

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from .checks import generate, infotext
+from .test_preview_api import preview_body
 from .webui import URL_VARIABLE, b64, block_image, payload, webui_url
 
 pytestmark = [
@@ -45,18 +46,7 @@ def estimator(listed: dict, kind: str, variable: str) -> str:
 
 def preview_map(webui, image, settings: dict) -> np.ndarray:
     """The latent-size map the preview makes (8-bit), from the same image the run gets."""
-    body = {
-        "settings": settings,
-        "init_width": W,
-        "init_height": H,
-        "width": W,
-        "height": H,
-        "steps": 6,
-        "denoising_strength": 1.0,
-        "sampler_name": "Euler",
-        "scheduler": "Automatic",
-        "init_image": "data:image/png;base64," + b64(image),
-    }
+    body = preview_body(settings, steps=6, init_image="data:image/png;base64," + b64(image))
     status, out = webui.request("POST", "/diffdiff/v1/preview", body)
     assert status == 200, out
     return np.frombuffer(base64.b64decode(out["map"]), np.uint8).reshape(out["height"], out["width"])
