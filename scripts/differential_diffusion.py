@@ -30,7 +30,6 @@ from modules.ui_components import InputAccordion
 from lib_diffdiff import ChangeMapError, __version__, label_fan
 from lib_diffdiff.maps.alignment import keep_mask
 from lib_diffdiff.webui.adapter import (
-    ConditioningRecorder,
     DifferentialSampling,
     check_model_calls,
     crop_box,
@@ -43,6 +42,7 @@ from lib_diffdiff.webui.companions import is_detail_pass, map_source_size, recor
 from lib_diffdiff.webui.estimators import estimator_choices, installed_estimators
 from lib_diffdiff.webui.foresee import WebUIPreviewHost, foresee
 from lib_diffdiff.webui.infotext import MODE_DEPENDENT, SHAPING, drop_infotext, infotext_params, relevant, ui_value
+from lib_diffdiff.webui.inpainting import ConditioningRecorder
 from lib_diffdiff.webui.made_maps import made_map_picture
 from lib_diffdiff.webui.script_args import named_args, parse_named
 from lib_diffdiff.webui.settings import DEFAULT_FAN, MODES, SETTINGS, SETTINGS_BY_NAME, SOURCES, DiffDiffArgs

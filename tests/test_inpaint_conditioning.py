@@ -23,8 +23,9 @@ from sampling_loops import TinyNet, sample_euler, sample_heun
 from lib_diffdiff.core.conditioning import InpaintConditioning, is_inpainting_conditioning
 from lib_diffdiff.core.noise_schedules import karras_sigmas
 from lib_diffdiff.core.schedule import img2img_t_enc
-from lib_diffdiff.webui.adapter import ConditioningRecorder, DifferentialSampling, plan_run
+from lib_diffdiff.webui.adapter import DifferentialSampling, plan_run
 from lib_diffdiff.webui.infotext import INPAINT_CONDITIONINGS
+from lib_diffdiff.webui.inpainting import ConditioningRecorder
 from lib_diffdiff.webui.settings import DiffDiffArgs
 
 W, H = 64, 48  # image pixels; the latent is 8 x 6
