@@ -14,10 +14,16 @@ infotext, and the output of ``blended`` is compared with ``exact``'s (same seed)
 8-bit pixel values. The conditioning latent's own error needs the VAE's tensors:
 ``benchmarks/bench_conditioning_error.py``.
 
+Two runs compared cannot show a cost of a few per cent on a machine whose requests move by ±5 %: a WebUI started with
+``DIFFDIFF_PROFILE=1`` also writes the seconds the per-step conditioning took inside each run into its infotext, and
+the ``in-run`` ratio divides the run by the run without them, ``t / (t - own)``: the same run, with the host's
+conditioning instead (the model calls, the host's own encode and everything else are the same either way).
+
 Usage (load nothing first; each checkpoint is loaded in turn):
     DIFFDIFF_WEBUI_URL=http://127.0.0.1:7860 python benchmarks/bench_conditioning.py \\
         --checkpoints random-sd15-inpaint@256,random-sdxl-inpaint@128 [--steps 16,30] [--maps gradient,radial,levels]
         [--repeat 1] [--exact gradient] [--cfg 5] [--pid WEBUI_PID]
+(start the WebUI with DIFFDIFF_PROFILE=1 for the in-run ratios)
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lib_diffdiff.webui.infotext import CONDITIONING_SECONDS  # noqa: E402
 from tests.integration.test_model_families import checkpoint_title, current_checkpoint, load_checkpoint  # noqa: E402
 from tests.integration.webui import WebUI, b64, block_image, decode, payload, webui_url  # noqa: E402
 
@@ -73,6 +80,12 @@ def conditionings(info: str) -> str:
     return info.split(key)[-1].split(",")[0] if key in info else "-"
 
 
+def own_seconds(info: str) -> float | None:
+    """The seconds the extension's per-step conditioning took inside the run (a WebUI run with DIFFDIFF_PROFILE)."""
+    key = f"{CONDITIONING_SECONDS}: "
+    return float(info.split(key)[-1].split(",")[0]) if key in info else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", required=True, help="name@size,... (a part of each checkpoint's title)")
@@ -85,6 +98,11 @@ def main() -> int:
     parser.add_argument(
         "--pid", type=int, default=None, help="the WebUI's process id (same machine): also time each request's CPU"
     )
+    parser.add_argument(
+        "--no-host",
+        action="store_true",
+        help="skip the host's runs: only the in-run ratios (the WebUI started with DIFFDIFF_PROFILE=1), half the time",
+    )
     args = parser.parse_args()
     url = webui_url()
     if not url:
@@ -94,7 +112,11 @@ def main() -> int:
     vae = webui.vae_settings(args.vae) if args.vae else own
     before = current_checkpoint(webui)
     variants = {"host": {"step_conditioning": False}, "blended": {}, "exact": {"exact_conditioning": True}}
-    print(f"CFG {args.cfg:g}, Euler, strength 1, {args.repeat} interleaved repeat(s); ratios of medians to 'host'")
+    print(
+        f"CFG {args.cfg:g}, Euler, strength 1, {args.repeat} interleaved repeat(s); ratios of medians to 'host'; "
+        "in-run: t / (t - the conditioning's own seconds in that run)"
+    )
+    worst: dict[str, float] = {}
     try:
         for spec in args.checkpoints.split(","):
             name, size = spec.split("@")
@@ -114,15 +136,16 @@ def main() -> int:
                             cfg_scale=args.cfg,
                         )
                         for v, extra in variants.items()
-                        if v != "exact" or map_name in args.exact.split(",")
+                        if (v != "exact" or map_name in args.exact.split(",")) and (v != "host" or not args.no_host)
                     }
                     for body in bodies.values():  # A1111's SDXL previews would download a model
                         body["override_settings"]["live_previews_enable"] = False
                     if not warm:
-                        run(webui, {**bodies["host"], "steps": 2})  # warm-up, once per checkpoint
+                        run(webui, {**next(iter(bodies.values())), "steps": 2})  # warm-up, once per checkpoint
                         warm = True
                     times = {v: [] for v in bodies}
                     cpu = {v: [] for v in bodies}
+                    in_runs = {v: [] for v in bodies}
                     images, infos = {}, {}
                     for r in range(args.repeat):
                         order = list(bodies) if r % 2 == 0 else list(bodies)[::-1]  # ABBA: drift cancels
@@ -131,24 +154,35 @@ def main() -> int:
                             c0 = cpu_seconds(args.pid)
                             t, images[v], infos[v] = run(webui, body)
                             times[v].append(t)
+                            if own_seconds(infos[v]) is not None:
+                                in_runs[v].append(t / (t - own_seconds(infos[v])))
                             cpu[v].append(cpu_seconds(args.pid) - c0)
                     med = {v: statistics.median(t) for v, t in times.items()}
                     med_cpu = {v: statistics.median(c) for v, c in cpu.items()}
-                    line = f"{name} {size}x{size}, {steps} steps, {map_name:8s} host {med['host']:6.1f} s"
-                    if args.pid:
-                        line += f" (CPU {med_cpu['host']:6.1f} s)"
+                    line = f"{name} {size}x{size}, {steps} steps, {map_name:8s}"
                     for v in bodies:
-                        if v != "host":
-                            ratio = med[v] / med["host"]
-                            line += f" | {v} {med[v]:6.1f} s = {ratio:.3f}x ({conditionings(infos[v])} cond.)"
-                            if args.pid:
-                                line += f" CPU {med_cpu[v] / med_cpu['host']:.3f}x"
+                        line += f" | {v} {med[v]:6.1f} s"
+                        if v == "host":
+                            line += f" (CPU {med_cpu[v]:6.1f} s)" if args.pid else ""
+                            continue
+                        if "host" in bodies:
+                            line += f" = {med[v] / med['host']:.3f}x"
+                            line += f" CPU {med_cpu[v] / med_cpu['host']:.3f}x" if args.pid else ""
+                        line += f" ({conditionings(infos[v])} cond.)"
+                        if in_runs[v]:
+                            in_run = statistics.median(in_runs[v])
+                            worst[v] = max(worst.get(v, 0.0), in_run)
+                            line += f" own {own_seconds(infos[v]):.2f} s: in-run {in_run:.3f}x"
                     if "exact" in images:
                         diff = np.abs(images["blended"].astype(int) - images["exact"].astype(int))
                         line += f" | blended vs exact output: mean {diff.mean():.2f}, max {diff.max()}"
                     print(line, flush=True)
     finally:
         load_checkpoint(webui, before)
+    if worst:
+        print("largest in-run cost: " + ", ".join(f"{v} {r:.3f}x" for v, r in worst.items()))
+    else:
+        print(f"no in-run ratios: start the WebUI with DIFFDIFF_PROFILE=1 to have runs report {CONDITIONING_SECONDS!r}")
     return 0
 
 

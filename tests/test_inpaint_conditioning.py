@@ -20,12 +20,13 @@ from fake_webui import setup_img2img_steps
 from PIL import Image
 from sampling_loops import TinyNet, sample_euler, sample_heun
 
+from lib_diffdiff.core import conditioning as conditioning_module
 from lib_diffdiff.core.conditioning import InpaintConditioning, is_inpainting_conditioning
 from lib_diffdiff.core.noise_schedules import karras_sigmas
 from lib_diffdiff.core.schedule import img2img_t_enc
 from lib_diffdiff.webui.adapter import DifferentialSampling, plan_run
-from lib_diffdiff.webui.infotext import INPAINT_CONDITIONINGS
-from lib_diffdiff.webui.inpainting import ConditioningRecorder
+from lib_diffdiff.webui.infotext import CONDITIONING_SECONDS, INPAINT_CONDITIONINGS
+from lib_diffdiff.webui.inpainting import PROFILE_VARIABLE, ConditioningRecorder, device_synchronize
 from lib_diffdiff.webui.settings import DiffDiffArgs
 
 W, H = 64, 48  # image pixels; the latent is 8 x 6
@@ -389,3 +390,54 @@ def test_in_continuous_mode_a_partly_free_pixel_is_conditioned_as_free():
         torch.testing.assert_close(cond, expected_conditioning(p, free), rtol=0, atol=1e-6)
         partly |= bool(((np.floor(u) == k) & (u % 1 > 0)).any())
     assert partly, "the gradient must put pixels between two calls"
+
+
+class StepClock:
+    """A clock that moves only when the encoder runs (one second an encode), so the conditioning's own timing is
+    read without timing anything real: its seconds must equal the encodes it made itself."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def encoder(self, image: torch.Tensor) -> torch.Tensor:
+        self.now += 1.0
+        return ENCODER(image)
+
+
+@pytest.mark.parametrize("exact", [True, False], ids=["exact", "blended"])
+@pytest.mark.parametrize("profile", ["1", "", "0"])
+def test_profiling_reports_the_conditionings_own_time_and_nothing_else(monkeypatch, exact, profile):
+    """What bench_conditioning.py divides a run by: the time of the extension's own encodes, not the host's single
+    encode in p.init (the clock moves 1 s there too) nor the model calls. Off (unset or 0), no key is written."""
+    clock = StepClock()
+    monkeypatch.setattr(conditioning_module, "time", clock)
+    monkeypatch.setenv(PROFILE_VARIABLE, profile)
+    p, _, _, _, _ = run(gradient(), encoder=clock.encoder, exact_conditioning=exact)
+    own = p.encodes - 1  # all but the host's own in init
+    assert own == (p.extra_generation_params[INPAINT_CONDITIONINGS] if exact else 1)
+    assert clock.now == p.encodes + 1  # init's encode of the init latent moved the clock too
+    if profile == "1":
+        assert p.extra_generation_params[CONDITIONING_SECONDS] == own
+    else:
+        assert CONDITIONING_SECONDS not in p.extra_generation_params
+
+
+def test_on_an_asynchronous_device_each_calls_work_is_timed_between_two_waits():
+    """The model's queued work before a call is waited for before the clock starts, the call's own after."""
+    events = []
+    host = torch.ones(1, 5, 2, 2)
+
+    def encode(mask):
+        events.append("encode")
+        return torch.zeros(1, 5, 2, 2)
+
+    conditioning = InpaintConditioning(host, torch.ones(1, 1, 16, 16), encode, synchronize=lambda: events.append("s"))
+    held = torch.zeros(1, 1, 2, 2, dtype=torch.bool)
+    held[..., 0, 0] = True
+    conditioning.for_call(held)
+    conditioning.for_call(held)
+    assert events == ["s", "encode", "s", "s", "s"] and conditioning.seconds >= 0
+    assert device_synchronize(torch.device("cpu")) is None

@@ -25,6 +25,7 @@ masked image is blanked, weighted and encoded exactly as the host does it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import torch
@@ -48,12 +49,20 @@ def is_inpainting_conditioning(conditioning: object, latent: torch.Tensor) -> bo
 class InpaintConditioning:
     """The conditioning of each model call, from the pixels held at that call; one per generation."""
 
-    def __init__(self, host: torch.Tensor, host_mask: torch.Tensor, encode: Encode, exact: bool = False):
+    def __init__(
+        self,
+        host: torch.Tensor,
+        host_mask: torch.Tensor,
+        encode: Encode,
+        exact: bool = False,
+        synchronize: Callable[[], None] | None = None,
+    ):
         """``host``: the host's own conditioning [B, 1 + C, h, w]. ``host_mask``: [1 | B, 1, H, W] in [0, 1], the
         image-resolution mask it was built from, as the host read it (after its own rounding; ones in the img2img
         tab); its non-zero pixels are the region the host lets change. ``encode``: the host's conditioning function
         for an image-resolution mask. ``exact``: encode every distinct free set; else blend the host's conditioning
-        with the original image's per latent pixel (one encode per run)."""
+        with the original image's per latent pixel (one encode per run). ``synchronize``: the device's (e.g.
+        ``torch.cuda.synchronize``), to time the work on an asynchronous device (see :attr:`seconds`)."""
         if host.ndim != 4 or host_mask.ndim != 4 or host_mask.shape[1] != 1:
             raise ValueError(f"conditioning {tuple(host.shape)} / mask {tuple(host_mask.shape)}: expected 4-d, 1 mask")
         self.host = host
@@ -66,6 +75,12 @@ class InpaintConditioning:
         original's once."""
         self.changes = 0
         """How many times the conditioning handed to the model changed during the run (the first call counts)."""
+        self.synchronize = synchronize
+        self.seconds = 0.0
+        """Wall-clock seconds spent in :meth:`for_call` (encodes, blends, the per-call checks): what per-step
+        conditioning adds to the run, the model calls being the same either way. Timed inside the run, it shows the
+        cost of one run, which two runs compared cannot do to a few per cent on a busy machine. On an asynchronous
+        device (CUDA) it counts the queued work only when ``synchronize`` is given."""
         self._last_free: torch.Tensor | None = None
         self._last: torch.Tensor | None = None
         self._original: torch.Tensor | None = None
@@ -81,6 +96,17 @@ class InpaintConditioning:
 
         Where this call's mask is the host's own, pixel for pixel, the host's tensor itself is returned, so a constant
         map stays img2img bit for bit."""
+        if self.synchronize is not None:
+            self.synchronize()  # the model's queued work is not ours
+        start = time.perf_counter()
+        try:
+            return self._for_call(held)
+        finally:
+            if self.synchronize is not None:
+                self.synchronize()
+            self.seconds += time.perf_counter() - start
+
+    def _for_call(self, held: torch.Tensor) -> torch.Tensor:
         free = ~held
         if self._last is not None and torch.equal(free, self._last_free):
             return self._last

@@ -27,7 +27,8 @@ from ..maps.reading import load_change_map
 from ..maps.transforms import invert, to_latent
 from ..tools.fan import fan_map
 from ..tools.foresee import POST_CFG
-from .infotext import INPAINT_CONDITIONINGS, map_summary
+from .infotext import CONDITIONING_SECONDS, INPAINT_CONDITIONINGS, map_summary
+from .inpainting import profiling
 from .made_maps import source_map
 from .settings import DiffDiffArgs
 
@@ -255,6 +256,8 @@ class DifferentialSampling:
             result = injector.finish(self.original(p, x, noise, *args, **kwargs))
             if self.conditioning is not None:
                 p.extra_generation_params[INPAINT_CONDITIONINGS] = self.conditioning.changes
+                if profiling():
+                    p.extra_generation_params[CONDITIONING_SECONDS] = round(self.conditioning.seconds, 3)
             return result
         finally:
             denoiser.__dict__.pop("forward", None)

@@ -1,8 +1,8 @@
 """Infotext: what a generation writes into its PNG parameters, and how "Send to img2img" / PNG Info read it back.
 Keys and defaults come from :data:`settings.SETTINGS`; settings at their default are omitted; the map itself is
 summarised (a short hash and its range), never embedded. Besides the settings an enabled run can write the
-extension's version (:data:`VERSION_KEY`) and, on an inpainting model, :data:`INPAINT_CONDITIONINGS`; neither is read
-back (they describe the run, they set nothing)."""
+extension's version (:data:`VERSION_KEY`) and, on an inpainting model, :data:`INPAINT_CONDITIONINGS` (and, profiling,
+:data:`CONDITIONING_SECONDS`); none is read back (they describe the run, they set nothing)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ def _format(name: str, value: Any) -> str:
 INPAINT_CONDITIONINGS = "Differential diffusion inpaint conditionings"
 """Infotext key of a run on an inpainting model: how many distinct conditionings the model received (1 = the host's
 alone, as in img2img; more = the per-step conditioning changed during the run)."""
+
+CONDITIONING_SECONDS = "Differential diffusion conditioning seconds"
+"""Infotext key written only by a WebUI started with ``DIFFDIFF_PROFILE`` set (``webui.inpainting.PROFILE_VARIABLE``):
+the seconds the per-step conditioning of an inpainting model took inside the run, for the benchmarks."""
 
 VERSION_KEY = "Differential diffusion version"
 """Infotext key of the extension's version (:data:`lib_diffdiff.version.__version__`), written only when enabled."""
@@ -90,6 +94,7 @@ def infotext_params(args: DiffDiffArgs, summary: str | None = None) -> dict[str,
 INFOTEXT_KEYS: tuple[str, ...] = (
     *(s.infotext for s in SETTINGS if s.infotext),
     INPAINT_CONDITIONINGS,
+    CONDITIONING_SECONDS,
     VERSION_KEY,
 )
 """Every infotext key this extension can write."""

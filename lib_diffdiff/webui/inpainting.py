@@ -4,6 +4,8 @@ each call's conditioning with the host's own code. Duck-typed, imports nothing o
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -51,7 +53,29 @@ class ConditioningRecorder:
         def encode(mask: torch.Tensor) -> torch.Tensor:
             return bound(source, latent, mask, False)
 
-        return InpaintConditioning(result, conditioning_mask(image_mask, round_mask, source), encode, exact)
+        mask = conditioning_mask(image_mask, round_mask, source)
+        synchronize = device_synchronize(result.device) if profiling() else None
+        return InpaintConditioning(result, mask, encode, exact, synchronize)
+
+
+PROFILE_VARIABLE = "DIFFDIFF_PROFILE"
+"""Environment variable of the WebUI process: set (not 0), each run on an inpainting model writes the seconds its
+per-step conditioning took into the infotext (``infotext.CONDITIONING_SECONDS``), timed with the device synchronised.
+For ``benchmarks/bench_conditioning.py``; a user's runs write no timings."""
+
+
+def profiling() -> bool:
+    """Does this WebUI report its runs' own costs (:data:`PROFILE_VARIABLE`)?"""
+    return os.environ.get(PROFILE_VARIABLE, "") not in ("", "0")
+
+
+def device_synchronize(device: torch.device) -> Callable[[], None] | None:
+    """The function that waits for ``device``'s queued work (None on the CPU, where nothing is queued)."""
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    if device.type == "mps":
+        return torch.mps.synchronize
+    return None
 
 
 def conditioning_mask(image_mask: Any, round_mask: bool, source: torch.Tensor) -> torch.Tensor:
