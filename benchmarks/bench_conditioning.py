@@ -5,7 +5,7 @@ same request (strength 1, so every step is sampled) runs as:
 
 - ``host``: per-step conditioning off (``step_conditioning: false``): the WebUI's single conditioning, the run an
   inpainting checkpoint costs without the extension's conditioning;
-- ``blended``: the default, two encodes a run blended per latent pixel;
+- ``blended``: the default, the host's conditioning and the image's latent blended per latent pixel;
 - ``exact`` (for the maps named by --exact): ``exact_conditioning: true``, one VAE encode per distinct free set.
 
 Requests are interleaved, in reverse order every other repeat (host, blended, exact, exact, blended, host, ...), so

@@ -131,17 +131,29 @@ class Img2ImgP:
         self.width, self.height, self.resize_mode, self.paste_to = W, H, 0, None
         self.denoising_strength, self.steps, self.mask_round = 0.8, STEPS, True
         self.inpainting_mask_weight = 1.0
+        self.inpainting_fill = 1  # original
         self.extra_generation_params: dict = {}
         self.args = args
         self.encodes = 0
         self.encoder = ENCODER
 
     def init(self):
-        self.init_latent = self.encoder(self.image * 2 - 1)
+        # as the hosts' Img2Img.init: an approximate encoder (TAESD) for the init latent when asked, which then
+        # changes inside the mask with latent noise (fill 2) or latent nothing (fill 3); latent upscale (resize 3)
+        approximate = "VAE Encoder" in self.extra_generation_params
+        self.init_latent = self.encoder(self.image * 2 - 1) * (0.9 if approximate else 1.0)
+        if self.resize_mode == 3:  # latent upscale: the latent is resized, not encoded at this size
+            small = F.interpolate(self.init_latent, scale_factor=0.5, mode="bilinear")
+            self.init_latent = F.interpolate(small, size=self.init_latent.shape[-2:], mode="bilinear")
         self.nmask = None
         if self.image_mask is not None:
             latmask = np.asarray(self.image_mask.convert("L").resize((W // 8, H // 8)), dtype=np.float32) / 255
             self.nmask = torch.from_numpy(np.around(latmask))[None].expand(4, -1, -1)
+            if self.inpainting_fill == 2:
+                noise = torch.randn(self.init_latent.shape, generator=torch.Generator().manual_seed(3))
+                self.init_latent = self.init_latent * (1 - self.nmask) + noise * self.nmask
+            elif self.inpainting_fill == 3:
+                self.init_latent = self.init_latent * (1 - self.nmask)
         self.image_conditioning = self.img2img_image_conditioning(
             self.image * 2 - 1, self.init_latent, self.image_mask, self.mask_round
         )
@@ -186,12 +198,17 @@ def gradient() -> np.ndarray:
     return m
 
 
-def run(change_map, loop=sample_euler, mask=None, inpaint=True, positional=False, encoder=ENCODER, **settings):
-    """One differential generation, as the script drives it; returns (p, sampler, output latent, plan)."""
+def run(
+    change_map, loop=sample_euler, mask=None, inpaint=True, positional=False, encoder=ENCODER, host=None, **settings
+):
+    """One differential generation, as the script drives it (``host``: attributes of ``p``); returns (p, sampler,
+    output latent, plan)."""
     sampler = Sampler(loop, positional)
     args = DiffDiffArgs(enabled=True, map=png(change_map), **settings)
     p = Img2ImgP(sampler, block_image(), mask, args, inpaint)
     p.encoder = encoder
+    for name, value in (host or {}).items():
+        setattr(p, name, value)
     with ConditioningRecorder(p) as recorder:
         p.init()
     assert "img2img_image_conditioning" not in p.__dict__  # the recorder restored the host's method
@@ -242,8 +259,8 @@ def test_each_call_is_told_its_free_pixels_and_shown_the_original_elsewhere(loop
     distinct = len({m.numpy().tobytes() for m in masks})
     assert distinct > 3
     # exact: one encode per distinct free set (the host's own encode in init, plus one for each new set);
-    # blended: the host's and the original's, whatever the number of sets
-    assert p.encodes == (1 + distinct if exact else 2)
+    # blended: the host's alone, whatever the number of sets (the original's latent is the host's init latent)
+    assert p.encodes == (1 + distinct if exact else 1)
     assert p.extra_generation_params[INPAINT_CONDITIONINGS] == distinct
 
 
@@ -260,7 +277,7 @@ def test_the_blend_is_exact_wherever_the_encoders_field_lies_on_one_side_of_the_
     """The blend's claim: the mask channel is exact everywhere, and a latent pixel is exact when every pixel its
     encoder sees (here its 3x3 blocks) is held or every one is free; only the edge between them differs."""
     p, sampler, _, plan, _ = run(gradient(), encoder=WIDE)
-    assert p.encodes == 2
+    assert p.encodes == 1
     edge_seen = False
     for level, cond in zip(sampler.model.levels, sampler.model.image_conds, strict=True):
         free = free_at(level, plan)
@@ -417,7 +434,7 @@ def test_profiling_reports_the_conditionings_own_time_and_nothing_else(monkeypat
     monkeypatch.setenv(PROFILE_VARIABLE, profile)
     p, _, _, _, _ = run(gradient(), encoder=clock.encoder, exact_conditioning=exact)
     own = p.encodes - 1  # all but the host's own in init
-    assert own == (p.extra_generation_params[INPAINT_CONDITIONINGS] if exact else 1)
+    assert own == (p.extra_generation_params[INPAINT_CONDITIONINGS] if exact else 0)
     assert clock.now == p.encodes + 1  # init's encode of the init latent moved the clock too
     if profile == "1":
         assert p.extra_generation_params[CONDITIONING_SECONDS] == own
@@ -441,3 +458,27 @@ def test_on_an_asynchronous_device_each_calls_work_is_timed_between_two_waits():
     conditioning.for_call(held)
     assert events == ["s", "encode", "s", "s", "s"] and conditioning.seconds >= 0
     assert device_synchronize(torch.device("cpu")) is None
+
+
+INPAINT_MASK = np.zeros((H, W), np.uint8)
+INPAINT_MASK[:, 16:] = 255
+
+
+@pytest.mark.parametrize(
+    "host, encodes",
+    [
+        ({}, 1),
+        ({"inpainting_fill": 2}, 2),
+        ({"inpainting_fill": 3}, 2),
+        ({"extra_generation_params": {"VAE Encoder": "TAESD"}}, 2),
+        ({"resize_mode": 3}, 2),
+    ],
+    ids=["original", "latent noise", "latent nothing", "approximate encoder", "latent upscale"],
+)
+def test_the_blend_takes_the_original_from_the_init_latent_only_where_the_host_left_it_the_images_encode(host, encodes):
+    """Held pixels are shown the image itself, never the latent noise, zeros or approximate encode the host put into
+    its init latent: then the blend encodes the original once; else it encodes nothing."""
+    p, sampler, _, plan, _ = run(gradient(), mask=Image.fromarray(INPAINT_MASK, "L"), host=host)
+    assert p.encodes == encodes
+    for level, cond in zip(sampler.model.levels, sampler.model.image_conds, strict=True):
+        torch.testing.assert_close(cond, expected_conditioning(p, free_at(level, plan)), rtol=0, atol=1e-6)

@@ -9,15 +9,17 @@ so the exact conditioning encodes the masked image once per distinct free set, n
 frees pixels at every step, and on 2 CPU cores an SD VAE encode costs about 0.4 of a UNet step with CFG (1.40x a
 16-step run).
 
-The blended conditioning (the default) costs one encode per run instead. Each latent pixel of the exact masked
+The blended conditioning (the default) costs no encode at all. Each latent pixel of the exact masked
 image's latent is the encoder's output over the image pixels around it; if those pixels are blanked as in one of two
 reference images, it equals that image's latent. The host's conditioning has every pixel of its region blanked, the
-original image (one extra encode) none, and a call's mask blanks a latent pixel's block exactly as the host's does
+original image none (its latent is the host's init latent, the same image through the same encoder; one encode
+where the host changed that latent: latent noise or nothing in the mask, latent upscale, an approximate encoder),
+and a call's mask blanks a latent pixel's block exactly as the host's does
 (free) or not at all (held). So the blend takes each latent pixel from the host's latent where the call frees it and
 from the original's where it holds it: exact for an encoder of bounded receptive field wherever the whole field lies
 on one side of the free set's edge, and the mask channel exact everywhere (the host samples it within each block).
 The SD VAE's group norms and mid-block attention see the whole image, so a small difference spreads beyond the edge;
-``benchmarks/bench_conditioning.py`` measures it.
+``benchmarks/bench_conditioning_error.py`` measures it.
 
 Pure torch: the host's own function builds the conditioning from an image-resolution mask (``encode``), so the
 masked image is blanked, weighted and encoded exactly as the host does it.
@@ -56,13 +58,16 @@ class InpaintConditioning:
         encode: Encode,
         exact: bool = False,
         synchronize: Callable[[], None] | None = None,
+        original_latent: torch.Tensor | None = None,
     ):
         """``host``: the host's own conditioning [B, 1 + C, h, w]. ``host_mask``: [1 | B, 1, H, W] in [0, 1], the
         image-resolution mask it was built from, as the host read it (after its own rounding; ones in the img2img
         tab); its non-zero pixels are the region the host lets change. ``encode``: the host's conditioning function
         for an image-resolution mask. ``exact``: encode every distinct free set; else blend the host's conditioning
-        with the original image's per latent pixel (one encode per run). ``synchronize``: the device's (e.g.
-        ``torch.cuda.synchronize``), to time the work on an asynchronous device (see :attr:`seconds`)."""
+        with the original image's per latent pixel. ``synchronize``: the device's (e.g.
+        ``torch.cuda.synchronize``), to time the work on an asynchronous device (see :attr:`seconds`).
+        ``original_latent``: the latent the host encoded the very same image into ([B, C, h, w], its init latent), when
+        it is that: then the blend encodes nothing at all (see :meth:`original`)."""
         if host.ndim != 4 or host_mask.ndim != 4 or host_mask.shape[1] != 1:
             raise ValueError(f"conditioning {tuple(host.shape)} / mask {tuple(host_mask.shape)}: expected 4-d, 1 mask")
         self.host = host
@@ -72,7 +77,7 @@ class InpaintConditioning:
         self.exact = exact
         self.encodes = 0
         """How many images were encoded: exact, one per distinct free set that differs from the host's; blended, the
-        original's once."""
+        original's once, or none when the host's init latent is it."""
         self.changes = 0
         """How many times the conditioning handed to the model changed during the run (the first call counts)."""
         self.synchronize = synchronize
@@ -84,6 +89,11 @@ class InpaintConditioning:
         self._last_free: torch.Tensor | None = None
         self._last: torch.Tensor | None = None
         self._original: torch.Tensor | None = None
+        if original_latent is not None:
+            if original_latent.shape != (host.shape[0], host.shape[1] - 1, *host.shape[2:]):
+                raise ValueError(f"init latent {tuple(original_latent.shape)} does not fit {tuple(host.shape)}")
+            mask = original_latent.new_zeros(original_latent.shape[0], 1, *original_latent.shape[2:])
+            self._original = torch.cat([mask, original_latent], dim=1).to(host)
 
     def step_mask(self, held: torch.Tensor) -> torch.Tensor:
         """Image-resolution mask of this call: inside the host's region, the latent pixels not held, each as its
@@ -124,7 +134,9 @@ class InpaintConditioning:
         return result
 
     def original(self) -> torch.Tensor:
-        """The conditioning with nothing blanked (mask channel 0, the original image's latent), encoded once."""
+        """The conditioning with nothing blanked (mask channel 0, the original image's latent): the host's init latent
+        when it is the encode of the same image (the host blanks nothing when the mask is 0: ``lerp(x, x, w) = x``),
+        else encoded once."""
         if self._original is None:
             self._original = self.encode(torch.zeros_like(self.host_mask).to(self.host.device)).to(self.host)
             self.encodes += 1

@@ -55,7 +55,25 @@ class ConditioningRecorder:
 
         mask = conditioning_mask(image_mask, round_mask, source)
         synchronize = device_synchronize(result.device) if profiling() else None
-        return InpaintConditioning(result, mask, encode, exact, synchronize)
+        fits = isinstance(latent, torch.Tensor) and latent.shape == (
+            result.shape[0],
+            result.shape[1] - 1,
+            *result.shape[2:],
+        )
+        original = latent if fits and latent_is_encode(self.p, image_mask) else None
+        return InpaintConditioning(result, mask, encode, exact, synchronize, original)
+
+
+def latent_is_encode(p: Any, image_mask: Any) -> bool:
+    """Is the latent the host handed its conditioning function (``p.init_latent``) the encode of the very image the
+    conditioning blanks, through the same encoder? Both hosts' ``Img2Img.init`` encode the image, then may change the
+    latent: latent noise or latent nothing in the inpaint mask (``inpainting_fill`` 2, 3), latent upscale
+    (``resize_mode`` 3); an approximate encoder (TAESD) writes ``VAE Encoder`` into the infotext. Then it is not."""
+    if getattr(p, "resize_mode", 0) == 3:
+        return False
+    if image_mask is not None and getattr(p, "inpainting_fill", 1) in (2, 3):
+        return False
+    return "VAE Encoder" not in (getattr(p, "extra_generation_params", None) or {})
 
 
 PROFILE_VARIABLE = "DIFFDIFF_PROFILE"

@@ -274,8 +274,8 @@ SETTINGS: tuple[Setting, ...] = (
         "exact_conditioning",
         "Inpainting checkpoints: exact conditioning (slower)",
         "Per-step conditioning encodes the masked image anew whenever pixels are freed (up to one VAE encode a step). "
-        "Off: two encodes a run, each step blending them per latent pixel; the cost of a plain run, the conditioning "
-        "differs slightly near the edge of the freed pixels.",
+        "Off: each step blends, per latent pixel, the WebUI's own conditioning with the image's latent (no extra "
+        "encode); the cost of a plain run, the conditioning differs slightly near the edge of the freed pixels.",
         "Differential diffusion exact conditioning",
         xyz=True,
     ),
