@@ -172,7 +172,7 @@ def main() -> int:
                         if in_runs[v]:
                             in_run = statistics.median(in_runs[v])
                             worst[v] = max(worst.get(v, 0.0), in_run)
-                            line += f" own {own_seconds(infos[v]):.2f} s: in-run {in_run:.3f}x"
+                            line += f" own {own_seconds(infos[v]):.3f} s: in-run {in_run:.3f}x"
                     if "exact" in images:
                         diff = np.abs(images["blended"].astype(int) - images["exact"].astype(int))
                         line += f" | blended vs exact output: mean {diff.mean():.2f}, max {diff.max()}"
