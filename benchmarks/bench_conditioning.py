@@ -41,7 +41,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib_diffdiff.webui.infotext import CONDITIONING_SECONDS  # noqa: E402
+from lib_diffdiff.webui.infotext import CONDITIONING_SECONDS, INPAINT_CONDITIONINGS  # noqa: E402
 from tests.integration.test_model_families import checkpoint_title, current_checkpoint, load_checkpoint  # noqa: E402
 from tests.integration.webui import WebUI, b64, block_image, decode, payload, webui_url  # noqa: E402
 
@@ -75,15 +75,9 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def conditionings(info: str) -> str:
-    key = "inpaint conditionings: "
-    return info.split(key)[-1].split(",")[0] if key in info else "-"
-
-
-def own_seconds(info: str) -> float | None:
-    """The seconds the extension's per-step conditioning took inside the run (a WebUI run with DIFFDIFF_PROFILE)."""
-    key = f"{CONDITIONING_SECONDS}: "
-    return float(info.split(key)[-1].split(",")[0]) if key in info else None
+def infotext_value(info: str, key: str) -> str | None:
+    """The value of ``key`` in an infotext, or None where the run did not write it."""
+    return info.split(f"{key}: ")[-1].split(",")[0] if f"{key}: " in info else None
 
 
 def main() -> int:
@@ -146,6 +140,7 @@ def main() -> int:
                     times = {v: [] for v in bodies}
                     cpu = {v: [] for v in bodies}
                     in_runs = {v: [] for v in bodies}
+                    own_s = {}
                     images, infos = {}, {}
                     for r in range(args.repeat):
                         order = list(bodies) if r % 2 == 0 else list(bodies)[::-1]  # ABBA: drift cancels
@@ -154,8 +149,10 @@ def main() -> int:
                             c0 = cpu_seconds(args.pid)
                             t, images[v], infos[v] = run(webui, body)
                             times[v].append(t)
-                            if own_seconds(infos[v]) is not None:
-                                in_runs[v].append(t / (t - own_seconds(infos[v])))
+                            seconds = infotext_value(infos[v], CONDITIONING_SECONDS)
+                            if seconds is not None:  # a WebUI run with DIFFDIFF_PROFILE
+                                own_s[v] = float(seconds)
+                                in_runs[v].append(t / (t - own_s[v]))
                             cpu[v].append(cpu_seconds(args.pid) - c0)
                     med = {v: statistics.median(t) for v, t in times.items()}
                     med_cpu = {v: statistics.median(c) for v, c in cpu.items()}
@@ -168,11 +165,11 @@ def main() -> int:
                         if "host" in bodies:
                             line += f" = {med[v] / med['host']:.3f}x"
                             line += f" CPU {med_cpu[v] / med_cpu['host']:.3f}x" if args.pid else ""
-                        line += f" ({conditionings(infos[v])} cond.)"
+                        line += f" ({infotext_value(infos[v], INPAINT_CONDITIONINGS) or '-'} cond.)"
                         if in_runs[v]:
                             in_run = statistics.median(in_runs[v])
                             worst[v] = max(worst.get(v, 0.0), in_run)
-                            line += f" own {own_seconds(infos[v]):.3f} s: in-run {in_run:.3f}x"
+                            line += f" own {own_s[v]:.3f} s: in-run {in_run:.3f}x"
                     if "exact" in images:
                         diff = np.abs(images["blended"].astype(int) - images["exact"].astype(int))
                         line += f" | blended vs exact output: mean {diff.mean():.2f}, max {diff.max()}"

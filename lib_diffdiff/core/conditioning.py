@@ -67,7 +67,7 @@ class InpaintConditioning:
         with the original image's per latent pixel. ``synchronize``: the device's (e.g.
         ``torch.cuda.synchronize``), to time the work on an asynchronous device (see :attr:`seconds`).
         ``original_latent``: the latent the host encoded the very same image into ([B, C, h, w], its init latent), when
-        it is that: then the blend encodes nothing at all (see :meth:`original`)."""
+        it is that: then the blend encodes nothing at all (see :meth:`original`); one of another shape is not used."""
         if host.ndim != 4 or host_mask.ndim != 4 or host_mask.shape[1] != 1:
             raise ValueError(f"conditioning {tuple(host.shape)} / mask {tuple(host_mask.shape)}: expected 4-d, 1 mask")
         self.host = host
@@ -89,9 +89,7 @@ class InpaintConditioning:
         self._last_free: torch.Tensor | None = None
         self._last: torch.Tensor | None = None
         self._original: torch.Tensor | None = None
-        if original_latent is not None:
-            if original_latent.shape != (host.shape[0], host.shape[1] - 1, *host.shape[2:]):
-                raise ValueError(f"init latent {tuple(original_latent.shape)} does not fit {tuple(host.shape)}")
+        if original_latent is not None and original_latent.shape == (host.shape[0], host.shape[1] - 1, *host.shape[2:]):
             mask = original_latent.new_zeros(original_latent.shape[0], 1, *original_latent.shape[2:])
             self._original = torch.cat([mask, original_latent], dim=1).to(host)
 

@@ -55,12 +55,7 @@ class ConditioningRecorder:
 
         mask = conditioning_mask(image_mask, round_mask, source)
         synchronize = device_synchronize(result.device) if profiling() else None
-        fits = isinstance(latent, torch.Tensor) and latent.shape == (
-            result.shape[0],
-            result.shape[1] - 1,
-            *result.shape[2:],
-        )
-        original = latent if fits and latent_is_encode(self.p, image_mask) else None
+        original = latent if latent_is_encode(self.p, image_mask) else None
         return InpaintConditioning(result, mask, encode, exact, synchronize, original)
 
 
